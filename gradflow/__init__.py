@@ -1,0 +1,19 @@
+"""gradflow: the training of a neural network as a dynamical system.
+
+Gradient flow :math:`\\dot W = -\\nabla L(W)` and its discrete versions, near
+the degenerate zero-loss minima studied in *Theory of Deep Learning III*.
+
+The public API lives here; the modules behind it are private by convention
+except the namespaces re-exported below (``gf.data``, ``gf.features``,
+``gf.activations``, ``gf.models``, ``gf.losses``).
+"""
+
+from . import activations, data, features, losses, models
+from .data import Dataset
+from .objective import Objective
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "__version__", "activations", "data", "features", "losses", "models", "Dataset", "Objective",
+]

@@ -1,0 +1,72 @@
+"""Choosing the array namespace ``xp`` once, at the public entry point.
+
+gradflow's problem layer is written against the Python array API standard, so
+the same code runs on NumPy (the default), on CuPy (for large nets on a GPU) and
+on ``array_api_strict`` (which the test-suite uses to keep the CuPy path honest
+on machines without a GPU).  The namespace is read off the arrays that come in,
+with :func:`array_api_compat.array_namespace`; anything that is not already an
+array of a known library (lists, tuples, scalars) becomes a NumPy array.
+Nothing else in gradflow asks which library it is running on.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import array_api_compat
+
+__all__ = ["namespace", "as_array", "to_numpy", "is_numpy"]
+
+
+def _is_known_array(x) -> bool:
+    return array_api_compat.is_array_api_obj(x) and not isinstance(x, (bool, int, float, complex))
+
+
+def namespace(*arrays):
+    """The array namespace shared by ``arrays`` (NumPy when none is an array).
+
+    Raises
+    ------
+    TypeError
+        If the arrays come from different libraries (say NumPy and CuPy).
+    """
+    known = [a for a in arrays if a is not None and _is_known_array(a)]
+    if not known:
+        return array_api_compat.array_namespace(np.empty(0))
+    try:
+        return array_api_compat.array_namespace(*known)
+    except TypeError as exc:
+        libraries = sorted({type(a).__module__.split(".")[0] for a in known})
+        raise TypeError(
+            "arrays from different libraries were mixed (" + ", ".join(libraries) + "); "
+            "move them to one library first, e.g. all NumPy or all CuPy."
+        ) from exc
+
+
+def as_array(x, xp, dtype=None):
+    """``x`` as an array of namespace ``xp`` (float64 unless ``dtype`` is given)."""
+    if dtype is None:
+        dtype = xp.float64
+    if isinstance(x, np.ndarray) and not is_numpy(xp):
+        # array_api_strict and CuPy both take NumPy input through asarray of a list-free buffer
+        return xp.asarray(np.asarray(x, dtype=np.dtype(_numpy_dtype_name(dtype))))
+    return xp.asarray(x, dtype=dtype)
+
+
+def _numpy_dtype_name(dtype) -> str:
+    name = str(dtype)
+    return name.rsplit(".", 1)[-1]
+
+
+def is_numpy(xp) -> bool:
+    """Whether ``xp`` is (the array-api-compat wrapper of) NumPy."""
+    return array_api_compat.is_numpy_namespace(xp)
+
+
+def to_numpy(x) -> np.ndarray:
+    """A NumPy copy (or view) of any supported array; NumPy-only code calls this at its boundary."""
+    if isinstance(x, np.ndarray):
+        return x
+    if array_api_compat.is_cupy_array(x):
+        return x.get()
+    # the buffer protocol / __array__ (array_api_strict, NumPy scalars, lists)
+    return np.asarray(x)

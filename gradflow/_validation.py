@@ -1,0 +1,79 @@
+"""Small shared checks used by the ``_validate_<name>()`` functions at public entry points.
+
+Every message names the parameter in backticks, says what was expected and what
+came in, and how to fix it (DESIGN.md, convention 4).  ``ValueError`` for bad
+values, ``TypeError`` for bad types.
+"""
+
+from __future__ import annotations
+
+import numbers
+import operator
+
+__all__ = ["check_choice", "check_int", "check_real", "check_bool", "describe"]
+
+
+def describe(value) -> str:
+    """A short description of ``value`` for an error message: its repr for scalars, shape and type for arrays."""
+    shape = getattr(value, "shape", None)
+    if shape is not None and not isinstance(value, numbers.Number):
+        return f"an array of shape {tuple(shape)} and dtype {getattr(value, 'dtype', '?')}"
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def check_choice(name: str, value, choices) -> str:
+    """``value`` if it is one of the strings ``choices``; otherwise a ValueError listing them."""
+    if not isinstance(value, str):
+        raise TypeError(f"`{name}` must be a string, one of {_quoted(choices)}; got {describe(value)}.")
+    if value not in choices:
+        raise ValueError(f"`{name}` must be one of {_quoted(choices)}; got {value!r}.")
+    return value
+
+
+def check_int(name: str, value, minimum: int | None = None, maximum: int | None = None) -> int:
+    """``value`` as an ``int`` (bools refused) within ``[minimum, maximum]``."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        try:
+            if isinstance(value, bool):
+                raise TypeError
+            value = operator.index(value)
+        except TypeError:
+            raise TypeError(f"`{name}` must be an integer; got {describe(value)}.") from None
+    value = int(value)
+    if minimum is not None and value < minimum:
+        raise ValueError(f"`{name}` must be an integer >= {minimum}; got {value}.")
+    if maximum is not None and value > maximum:
+        raise ValueError(f"`{name}` must be an integer <= {maximum}; got {value}.")
+    return value
+
+
+def check_real(name: str, value, minimum: float | None = None, *, strict: bool = False) -> float:
+    """``value`` as a finite ``float``, at least ``minimum`` (greater than it when ``strict``)."""
+    if isinstance(value, (bool, str, bytes)):
+        raise TypeError(f"`{name}` must be a real number; got {describe(value)}.")
+    if not isinstance(value, numbers.Real):
+        try:
+            value = float(value)  # 0-d arrays
+        except (TypeError, ValueError):
+            raise TypeError(f"`{name}` must be a real number; got {describe(value)}.") from None
+    value = float(value)
+    if value != value or value in (float("inf"), float("-inf")):
+        raise ValueError(f"`{name}` must be finite; got {value}.")
+    if minimum is not None:
+        if strict and not value > minimum:
+            raise ValueError(f"`{name}` must be > {minimum}; got {value}.")
+        if not strict and value < minimum:
+            raise ValueError(f"`{name}` must be >= {minimum}; got {value}.")
+    return value
+
+
+def check_bool(name: str, value) -> bool:
+    """``value`` if it is a bool (NumPy bools accepted)."""
+    if isinstance(value, bool) or type(value).__name__ == "bool_":
+        return bool(value)
+    raise TypeError(f"`{name}` must be True or False; got {describe(value)}.")
+
+
+def _quoted(choices) -> str:
+    return ", ".join(repr(c) for c in choices)
