@@ -94,8 +94,7 @@ class Network:
         xp = _backend.namespace(w)
         w = _backend.as_array(w, xp)
         _check_parameter_length(w, self.size)
-        batch = tuple(w.shape[:-1])
-        return [xp.reshape(w[..., a:b], batch + shape) for (a, b), shape in zip(self._offsets, self.parameter_shapes)]
+        return self._split(w, xp)
 
     def flatten(self, arrays) -> object:
         """The flat vector of per-layer arrays given in the order of :meth:`unflatten`."""
@@ -115,6 +114,16 @@ class Network:
             if batch is not None and this_batch != batch:
                 raise ValueError(f"`arrays` must share their batch shape; got {batch} and {this_batch}.")
             batch = this_batch
+        return self._join(arrays, xp)
+
+    def _split(self, w, xp) -> list:
+        """:meth:`unflatten` without validation, for the hot paths."""
+        batch = tuple(w.shape[:-1])
+        return [xp.reshape(w[..., a:b], batch + shape) for (a, b), shape in zip(self._offsets, self.parameter_shapes)]
+
+    def _join(self, arrays, xp):
+        """:meth:`flatten` without validation; the arrays share their batch shape."""
+        batch = tuple(arrays[0].shape[: arrays[0].ndim - len(self.parameter_shapes[0])])
         return xp.concat([xp.reshape(a, batch + (-1,)) for a in arrays], axis=-1)
 
     def forward(self, w, X):
@@ -126,7 +135,9 @@ class Network:
                 f"`X` must give first-layer inputs of shape (n, {self.n_inputs}); got {tuple(inputs.shape)} "
                 f"from X of shape {tuple(X.shape)}."
             )
-        return self._forward(self.unflatten(w), inputs, xp)[0]
+        w = _backend.as_array(w, xp)
+        _check_parameter_length(w, self.size)
+        return self._forward(self._split(w, xp), inputs, xp)[0]
 
     # ------------------------------------------------------------ the maths
     def _layers(self, params):

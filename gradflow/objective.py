@@ -89,21 +89,26 @@ class Objective:
     def value(self, w):
         r""":math:`L(w)`: shape ``()`` for ``w`` of shape ``(P,)``, ``(m,)`` for a batch ``(m, P)``."""
         w = self._weights(w)
-        F, _ = self.model._forward(self.model.unflatten(w), self._inputs, self.xp)
+        F, _ = self.model._forward(self.model._split(w, self.xp), self._inputs, self.xp)
         return self.loss.value(F, self._targets, self.xp) + self._decay_value(w)
 
     def grad(self, w):
         r""":math:`\nabla L(w)`, exact (backpropagation); the shape of ``w``."""
-        return self.value_and_grad(w)[1]
+        w = self._weights(w)
+        xp = self.xp
+        params = self.model._split(w, xp)
+        F, cache = self.model._forward(params, self._inputs, xp)
+        grad = self.model._join(self.model._backward(params, cache, self.loss.gradient(F, self._targets, xp), xp), xp)
+        return grad + self.weight_decay * w if self.weight_decay else grad
 
     def value_and_grad(self, w):
         """``(value(w), grad(w))`` from one forward and one backward pass."""
         w = self._weights(w)
         xp = self.xp
-        params = self.model.unflatten(w)
+        params = self.model._split(w, xp)
         F, cache = self.model._forward(params, self._inputs, xp)
         G = self.loss.gradient(F, self._targets, xp)
-        grad = self.model.flatten(self.model._backward(params, cache, G, xp))
+        grad = self.model._join(self.model._backward(params, cache, G, xp), xp)
         value = self.loss.value(F, self._targets, xp)
         if self.weight_decay:
             grad = grad + self.weight_decay * w
@@ -119,12 +124,12 @@ class Objective:
         """
         w, v = self._weights(w), self._weights(v, "v")
         xp, model = self.xp, self.model
-        params, directions = model.unflatten(w), model.unflatten(v)
+        params, directions = model._split(w, xp), model._split(v, xp)
         F, cache = model._forward(params, self._inputs, xp)
         rcache = model._jvp(params, directions, cache, xp)
         G = self.loss.gradient(F, self._targets, xp)
         RG = self.loss.hessian_product(F, self._targets, rcache[-1], xp)
-        product = model.flatten(model._hvp_backward(params, directions, cache, rcache, G, RG, xp))
+        product = model._join(model._hvp_backward(params, directions, cache, rcache, G, RG, xp), xp)
         if self.weight_decay:
             product = product + self.weight_decay * v
         return product
@@ -154,13 +159,13 @@ class Objective:
         w = self._single(self._weights(w))
         xp, model = self.xp, self.model
         inputs = self._inputs if X is None else _validate_inputs(model, _backend.as_array(X, xp), "X")
-        params = model.unflatten(w)
+        params = model._split(w, xp)
         _, cache = model._forward(params, inputs, xp)
         chunk = self._chunk_size()
         eye = xp.eye(self.size, dtype=xp.float64)
         blocks = []
         for start in range(0, self.size, chunk):
-            rcache = model._jvp(params, model.unflatten(eye[start:start + chunk, :]), cache, xp)
+            rcache = model._jvp(params, model._split(eye[start:start + chunk, :], xp), cache, xp)
             RF = rcache[-1]  # (m, n, k): the derivative of every output along each unit vector
             blocks.append(xp.reshape(RF, (RF.shape[0], -1)))
         return xp.concat(blocks, axis=0).mT
@@ -182,7 +187,7 @@ class Objective:
         """
         w = self._weights(w)
         xp = self.xp
-        params = self.model.unflatten(w)
+        params = self.model._split(w, xp)
         sets = [("train", self._inputs, self._targets)]
         if self.data.has_test:
             sets.append(("test", self._test_inputs, self._test_targets))
