@@ -46,15 +46,7 @@ def as_array(x, xp, dtype=None):
     """``x`` as an array of namespace ``xp`` (float64 unless ``dtype`` is given)."""
     if dtype is None:
         dtype = xp.float64
-    if isinstance(x, np.ndarray) and not is_numpy(xp):
-        # array_api_strict and CuPy both take NumPy input through asarray of a list-free buffer
-        return xp.asarray(np.asarray(x, dtype=np.dtype(_numpy_dtype_name(dtype))))
     return xp.asarray(x, dtype=dtype)
-
-
-def _numpy_dtype_name(dtype) -> str:
-    name = str(dtype)
-    return name.rsplit(".", 1)[-1]
 
 
 def is_numpy(xp) -> bool:

@@ -291,13 +291,15 @@ def _validate_data(data) -> Dataset:
 
 
 def _validate_inputs(model: Network, X, name: str):
+    """The first layer's input for ``X``, checked against the model's input width."""
     inputs = model.transform(X)
-    if inputs.ndim != 2 or inputs.shape[0] != X.shape[0] or inputs.shape[1] != model.n_inputs:
-        widths = list(model.widths)
+    if inputs.ndim == 2 and inputs.shape[0] == X.shape[0] and inputs.shape[1] == model.n_inputs:
+        return inputs
+    if inputs is X:
         raise ValueError(
             f"`{name}` has shape {tuple(X.shape)} but the model takes {model.n_inputs} inputs per sample "
-            f"(widths {widths}, input first); make widths[0] equal to the data's dimension {X.shape[1]}."
-            if inputs is X else
-            f"the features of `{name}` have shape {tuple(inputs.shape)}; the model expects ({X.shape[0]}, {model.n_inputs})."
+            f"(widths {list(model.widths)}, input first); make widths[0] equal to the data's dimension {X.shape[1]}."
         )
-    return inputs
+    raise ValueError(
+        f"the features of `{name}` have shape {tuple(inputs.shape)}; the model expects ({X.shape[0]}, {model.n_inputs})."
+    )
