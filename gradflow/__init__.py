@@ -10,10 +10,14 @@ except the namespaces re-exported below (``gf.data``, ``gf.features``,
 
 from . import activations, data, features, losses, models
 from .data import Dataset
+from .descent import Perturbation, gd, sgd
+from .flow import GradientFlow
 from .objective import Objective
+from .trajectory import Trajectory
 
 __version__ = "0.1.0"
 
 __all__ = [
     "__version__", "activations", "data", "features", "losses", "models", "Dataset", "Objective",
+    "GradientFlow", "Trajectory", "gd", "sgd", "Perturbation",
 ]

@@ -153,7 +153,7 @@ class Network:
         Z = inputs
         cache = [Z]
         for l, (W, b) in enumerate(layers):
-            A = Z @ W.mT
+            A = _matmul(Z, W.mT, xp)
             if b is not None:
                 A = A + xp.expand_dims(b, axis=-2)
             cache.append(A)
@@ -172,7 +172,7 @@ class Network:
             Z_prev = cache[2 * l]
             if b is not None:
                 grads.append(xp.sum(G, axis=-2))
-            grads.append(G.mT @ Z_prev)
+            grads.append(_matmul(G.mT, Z_prev, xp))
             if l > 0:
                 G = G @ W
                 if not act.is_linear:
@@ -191,7 +191,7 @@ class Network:
         RZ = None
         rcache = [None]
         for l, ((W, _), (V, c)) in enumerate(zip(layers, dlayers)):
-            RA = cache[2 * l] @ V.mT
+            RA = _matmul(cache[2 * l], V.mT, xp)
             if RZ is not None:
                 RA = RA + RZ @ W.mT
             if c is not None:
@@ -214,7 +214,7 @@ class Network:
             Z_prev, RZ_prev = cache[2 * l], rcache[2 * l]
             if b is not None:
                 out.append(xp.sum(RG, axis=-2))
-            RdW = RG.mT @ Z_prev
+            RdW = _matmul(RG.mT, Z_prev, xp)
             if RZ_prev is not None:
                 RdW = RdW + G.mT @ RZ_prev
             out.append(RdW)
@@ -302,6 +302,28 @@ class FeatureRegression(Network):
 
     def __repr__(self) -> str:
         return f"FeatureRegression({self.features!r}, n_outputs={self.n_outputs})"
+
+
+def _matmul(A, B, xp):
+    """``A @ B`` where one side may carry batch axes and the other is a plain matrix, as one matrix product.
+
+    Broadcasting a matrix against a batch would run one small product per batch
+    entry; folding the batch into the rows (or columns) makes it one large
+    product, which is what evaluating many weight vectors (a GD batch, the
+    unit vectors of a Hessian) on one data set needs.
+    """
+    if A.ndim == 2 and B.ndim == 2:
+        return A @ B
+    if B.ndim == 2:                                   # (..., r, c) @ (c, s)
+        batch = tuple(A.shape[:-2])
+        return xp.reshape(xp.reshape(A, (-1, A.shape[-1])) @ B, batch + (A.shape[-2], B.shape[-1]))
+    if A.ndim == 2:                                   # (r, c) @ (..., c, s) = ((..., s, c) @ (c, r))^T
+        batch = tuple(B.shape[:-2])
+        product = xp.reshape(xp.reshape(B.mT, (-1, B.shape[-2])) @ A.mT, batch + (B.shape[-1], A.shape[0]))
+        if B.shape[-1] == 1:                          # one column: the transpose is a reshape, and stays contiguous
+            return xp.reshape(product, batch + (A.shape[0], 1))
+        return product.mT
+    return A @ B
 
 
 def _validate_widths(widths) -> tuple:

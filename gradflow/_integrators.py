@@ -1,0 +1,604 @@
+r"""Compiled (numba) integrators for the gradient flow :math:`\dot w = f(w) = -\nabla L(w)`.
+
+NumPy-only.  Each integrator takes the kernels of :mod:`gradflow._kernels`
+(``rhs(t, w, out, args)``, ``jac(t, w, out, args)``) as arguments, so one
+compiled integrator serves every objective with compiled kernels; numba
+compiles it once per kernel family and caches it on disk.
+
+``dopri5``
+    The explicit Dormand–Prince 5(4) pair (Dormand & Prince 1980), with the
+    error of the embedded 4th-order solution controlling the step; FSAL.
+``exprb32``
+    An exponential Rosenbrock method of order 3 with an embedded order-2
+    solution (Hochbruck, Ostermann & Schweitzer 2009, "exprb32"):
+
+    .. math::
+
+        U = w_n + h\,\varphi_1(hJ_n)\,f(w_n), \qquad
+        w_{n+1} = U + 2h\,\varphi_3(hJ_n)\,D_n(U),\qquad
+        D_n(U) = f(U) - f(w_n) - J_n (U - w_n),
+
+    with :math:`J_n = -\nabla^2 L(w_n)` the exact Jacobian.  Because
+    :math:`J_n` is symmetric, the :math:`\varphi` functions are applied through
+    its eigendecomposition.  The method is *exact* for quadratic losses (then
+    :math:`D_n \equiv 0`), which is the paper's picture near a minimum: a linear
+    gradient system (Section 4).  Stiffness costs it nothing, and near a
+    degenerate minimum its steps grow geometrically.
+
+``bdf``
+    A variable-order (1 to 5), variable-step backward differentiation
+    formula in backward-difference form (the quasi-constant step-size
+    scheme of Shampine & Reichelt's ``ode15s``), solving its implicit
+    equation by simplified Newton iterations with the exact Jacobian, which
+    it reuses across steps until Newton slows down.  The flow's Jacobian
+    :math:`-\nabla^2 L` is symmetric, so one eigendecomposition
+    :math:`\nabla^2 L = Q\Lambda Q^\top` per Jacobian makes every Newton
+    solve with :math:`I + c\nabla^2 L` an :math:`O(P^2)` product,
+    :math:`Q (1 + c\Lambda)^{-1} Q^\top`, for any step size: a change of
+    step never refactors a matrix.  Output at requested times comes from the
+    interpolating polynomial of the backward differences.
+
+The one-step integrators produce output at requested times by a sub-step of the
+accepted step from its start, which has the accuracy of a step; with no
+requested times every accepted step is returned.  Status codes:
+0 success, 1 diverged (non-finite values), 2 failed (step size underflow),
+3 too many steps.
+"""
+
+from __future__ import annotations
+
+import numba
+import numpy as np
+
+from ._kernels import kernel_types, specialize
+
+SUCCESS, DIVERGED, STEP_UNDERFLOW, TOO_MANY_STEPS = 0, 1, 2, 3
+DOPRI5, EXPRB32, BDF = 0, 1, 2
+
+#: Highest order of the BDF integrator.
+BDF_MAX_ORDER = 5
+#: Newton iterations per BDF step before the step is retried.
+BDF_NEWTON_ITERATIONS = 4
+
+#: Step growth and shrink limits of the step-size controller, and its safety factor.
+MAX_GROWTH, MIN_SHRINK, SAFETY = 10.0, 0.2, 0.9
+
+# Dormand–Prince 5(4) tableau.
+_C = np.array([0.0, 1 / 5, 3 / 10, 4 / 5, 8 / 9, 1.0, 1.0])
+_A = np.zeros((7, 6))
+_A[1, :1] = [1 / 5]
+_A[2, :2] = [3 / 40, 9 / 40]
+_A[3, :3] = [44 / 45, -56 / 15, 32 / 9]
+_A[4, :4] = [19372 / 6561, -25360 / 2187, 64448 / 6561, -212 / 729]
+_A[5, :5] = [9017 / 3168, -355 / 33, 46732 / 5247, 49 / 176, -5103 / 18656]
+_A[6, :6] = [35 / 384, 0.0, 500 / 1113, 125 / 192, -2187 / 6784, 11 / 84]
+_B = _A[6].copy()                                   # 5th order weights (= last row: FSAL)
+_E = np.array([71 / 57600, 0.0, -71 / 16695, 71 / 1920, -17253 / 339200, 22 / 525, -1 / 40])   # b - b_hat
+
+
+@numba.njit(cache=True)
+def _error_norm(error, w_old, w_new, rtol, atol):
+    """RMS norm of ``error`` scaled by ``atol + rtol * max(|w_old|, |w_new|)``."""
+    total = 0.0
+    for p in range(error.shape[0]):
+        scale = atol + rtol * max(abs(w_old[p]), abs(w_new[p]))
+        total += (error[p] / scale) ** 2
+    return np.sqrt(total / error.shape[0])
+
+
+@numba.njit(cache=True)
+def _all_finite(x):
+    for p in range(x.shape[0]):
+        if not np.isfinite(x[p]):
+            return False
+    return True
+
+
+@numba.njit(cache=True)
+def _initial_step(rhs, args, t0, w0, f0, order, rtol, atol, span):
+    """A first step size from the scaled sizes of w0, f(w0) and of f's change (Hairer, Nørsett & Wanner, II.4)."""
+    size = w0.shape[0]
+    d0 = d1 = 0.0
+    for p in range(size):
+        scale = atol + rtol * abs(w0[p])
+        d0 += (w0[p] / scale) ** 2
+        d1 += (f0[p] / scale) ** 2
+    d0, d1 = np.sqrt(d0 / size), np.sqrt(d1 / size)
+    h0 = 1e-6 if (d0 < 1e-5 or d1 < 1e-5) else 0.01 * d0 / d1
+    h0 = min(h0, span)
+    w1 = w0 + h0 * f0
+    f1 = np.empty(size)
+    rhs(t0 + h0, w1, f1, args)
+    d2 = 0.0
+    for p in range(size):
+        scale = atol + rtol * abs(w0[p])
+        d2 += ((f1[p] - f0[p]) / scale) ** 2
+    d2 = np.sqrt(d2 / size) / h0
+    if max(d1, d2) <= 1e-15:
+        h1 = max(1e-6, h0 * 1e-3)
+    else:
+        h1 = (0.01 / max(d1, d2)) ** (1.0 / (order + 1))
+    return min(100 * h0, h1, span)
+
+
+# ------------------------------------------------------------------ Dormand–Prince
+@numba.njit(cache=True)
+def _dopri_step(rhs, args, t, w, f0, h, K, w_new, error):
+    """One Dormand–Prince step from (t, w) with f0 = f(w); fills w_new, error and K[6] = f(w_new)."""
+    size = w.shape[0]
+    stage = np.empty(size)
+    K[0, :] = f0
+    for s in range(1, 7):
+        for p in range(size):
+            acc = 0.0
+            for r in range(s):
+                acc += _A[s, r] * K[r, p]
+            stage[p] = w[p] + h * acc
+        rhs(t + _C[s] * h, stage, K[s], args)
+    w_new[:] = stage          # the last stage is the 5th-order solution (FSAL)
+    for p in range(size):
+        acc = 0.0
+        for r in range(7):
+            acc += _E[r] * K[r, p]
+        error[p] = h * acc
+
+
+# ------------------------------------------------------------ exponential Rosenbrock
+@numba.njit(cache=True)
+def _phi(k, z):
+    r"""The function :math:`\varphi_k(z) = \sum_{j\ge0} z^j/(j+k)!` for real z (k = 1, 3)."""
+    if abs(z) < 1.0:
+        term, total, factorial = 1.0, 0.0, 1.0
+        for q in range(1, k + 1):
+            factorial *= q
+        term = 1.0 / factorial
+        for j in range(30):
+            total += term
+            term *= z / (j + k + 1)
+        return total
+    if k == 1:
+        return np.expm1(z) / z
+    return (np.expm1(z) - z - 0.5 * z * z) / (z * z * z)
+
+
+@numba.njit(cache=True)
+def _apply_phi(k, h, eigenvalues, Q, Qt, vector, out):
+    """``out = phi_k(h J) vector`` with J = Q diag(-eigenvalues) Q^T (eigenvalues of the Hessian)."""
+    coefficients = Qt @ vector
+    for i in range(eigenvalues.shape[0]):
+        coefficients[i] *= _phi(k, -h * eigenvalues[i])
+    out[:] = Q @ coefficients
+
+
+@numba.njit(cache=True)
+def _exprb_step(rhs, args, t, w, f0, J, eigenvalues, Q, Qt, h, w_new, error):
+    """One exprb32 step; returns the number of rhs evaluations (1)."""
+    size = w.shape[0]
+    U = np.empty(size)
+    _apply_phi(1, h, eigenvalues, Q, Qt, f0, U)
+    for p in range(size):
+        U[p] = w[p] + h * U[p]
+    fU = np.empty(size)
+    rhs(t + h, U, fU, args)
+    D = fU - f0 - J @ (U - w)
+    correction = np.empty(size)
+    _apply_phi(3, h, eigenvalues, Q, Qt, D, correction)
+    for p in range(size):
+        error[p] = 2.0 * h * correction[p]
+        w_new[p] = U[p] + error[p]
+
+
+# --------------------------------------------------------------------- the driver
+def run(method, kernels, w0, t0, tf, t_eval, rtol, atol, max_steps):
+    """Integrate with the compiled ``method`` (DOPRI5, EXPRB32 or BDF) and ``kernels`` (see :mod:`gradflow._kernels`).
+
+    Returns ``(ts, ws, status, nfev, njev, accepted, rejected)``: with an empty
+    ``t_eval`` every accepted step, otherwise the solution at each time of
+    ``t_eval`` (sorted, in [t0, tf]) reached before a failure.
+    """
+    driver = integrate_bdf if method == BDF else integrate_one_step
+    specialize(driver, kernels, _signature(kernels, ensemble=False))
+    return driver(method, kernels.rhs, kernels.jac, kernels.args, w0, t0, tf, t_eval, rtol, atol, max_steps)
+
+
+def run_ensemble(method, kernels, W0, t0, tf, t_eval, rtol, atol, max_steps, out, status, nfev, n_points):
+    """:func:`run` from every row of ``W0`` in parallel; fills ``out[:, i, :]`` at ``t_eval`` and the per-run arrays."""
+    driver = integrate_bdf if method == BDF else integrate_one_step
+    specialize(driver, kernels, _signature(kernels, ensemble=False))
+    ensemble = ensemble_bdf if method == BDF else ensemble_one_step
+    specialize(ensemble, kernels, _signature(kernels, ensemble=True))
+    ensemble(method, kernels.rhs, kernels.jac, kernels.args, W0, t0, tf, t_eval, rtol, atol, max_steps, out, status,
+             nfev, n_points)
+
+
+def _signature(kernels, ensemble):
+    f64, i64 = numba.types.float64, numba.types.int64
+    vector, matrix = numba.types.float64[::1], numba.types.float64[:, ::1]
+    types = kernel_types(kernels)
+    head = (i64, types.rhs, types.jac, types.args)
+    if ensemble:
+        counts = numba.types.int64[::1]
+        return head + (matrix, f64, f64, vector, f64, f64, i64, numba.types.float64[:, :, ::1], counts, counts, counts)
+    return head + (vector, f64, f64, vector, f64, f64, i64)
+
+
+@numba.njit(cache=True)
+def integrate_one_step(method, rhs, jac, args, w0, t0, tf, t_eval, rtol, atol, max_steps):
+    """The driver of the one-step methods DOPRI5 and EXPRB32 (see :func:`integrator`)."""
+    size = w0.shape[0]
+    dense = t_eval.shape[0] > 0
+    capacity = t_eval.shape[0] if dense else 1024
+    ts = np.empty(capacity)
+    ws = np.empty((capacity, size))
+    n_out = 0
+    next_eval = 0
+    if dense:
+        while next_eval < t_eval.shape[0] and t_eval[next_eval] <= t0:
+            ts[n_out] = t_eval[next_eval]
+            ws[n_out] = w0
+            n_out += 1
+            next_eval += 1
+    else:
+        ts[0] = t0
+        ws[0] = w0
+        n_out = 1
+    t = t0
+    w = w0.copy()
+    f0 = np.empty(size)
+    rhs(t, w, f0, args)
+    nfev, njev, accepted, rejected = 1, 0, 0, 0
+    if not _all_finite(f0) or not _all_finite(w):
+        return ts[:n_out], ws[:n_out], DIVERGED, nfev, njev, accepted, rejected
+    order = 5 if method == DOPRI5 else 3
+    h = _initial_step(rhs, args, t0, w, f0, order, rtol, atol, tf - t0)
+    nfev += 1
+    K = np.empty((7, size))
+    J = np.empty((size, size))
+    eigenvalues = np.empty(size)
+    Q = np.empty((size, size))
+    Qt = np.empty((size, size))
+    w_new = np.empty(size)
+    error = np.empty(size)
+    w_sub = np.empty(size)
+    err_sub = np.empty(size)
+    K_sub = np.empty((7, size))
+    have_jacobian = False
+    status = SUCCESS
+    while t < tf:
+        if accepted + rejected >= max_steps:
+            status = TOO_MANY_STEPS
+            break
+        h = min(h, tf - t)
+        if h <= 1e-14 * max(abs(t), 1.0):
+            status = STEP_UNDERFLOW
+            break
+        if method == DOPRI5:
+            _dopri_step(rhs, args, t, w, f0, h, K, w_new, error)
+            nfev += 6
+        else:
+            if not have_jacobian:
+                jac(t, w, J, args)
+                njev += 1
+                eigenvalues, Q, Qt = _symmetric_eigen(J)
+                have_jacobian = True
+            _exprb_step(rhs, args, t, w, f0, J, eigenvalues, Q, Qt, h, w_new, error)
+            nfev += 1
+        err = _error_norm(error, w, w_new, rtol, atol)
+        finite = _all_finite(w_new) and np.isfinite(err)
+        if not finite:
+            if h < 1e-10 * max(abs(t), 1.0) or not _all_finite(w):
+                status = DIVERGED
+                break
+            h *= MIN_SHRINK
+            rejected += 1
+            continue
+        if err > 1.0:
+            h *= max(MIN_SHRINK, SAFETY * err ** (-1.0 / order))
+            rejected += 1
+            continue
+        t_new = t + h
+        # output: requested times inside (t, t_new] by a sub-step from the step's start
+        if dense:
+            while next_eval < t_eval.shape[0] and t_eval[next_eval] <= t_new:
+                te = t_eval[next_eval]
+                if te == t_new:
+                    ws[n_out] = w_new
+                elif method == DOPRI5:
+                    _dopri_step(rhs, args, t, w, f0, te - t, K_sub, w_sub, err_sub)
+                    nfev += 6
+                    ws[n_out] = w_sub
+                else:
+                    _exprb_step(rhs, args, t, w, f0, J, eigenvalues, Q, Qt, te - t, w_sub, err_sub)
+                    nfev += 1
+                    ws[n_out] = w_sub
+                ts[n_out] = te
+                n_out += 1
+                next_eval += 1
+        else:
+            if n_out == capacity:
+                capacity *= 2
+                ts_big = np.empty(capacity)
+                ws_big = np.empty((capacity, size))
+                ts_big[:n_out] = ts[:n_out]
+                ws_big[:n_out] = ws[:n_out]
+                ts, ws = ts_big, ws_big
+            ts[n_out] = t_new
+            ws[n_out] = w_new
+            n_out += 1
+        t = t_new
+        w[:] = w_new
+        accepted += 1
+        if method == DOPRI5:
+            f0[:] = K[6]
+        else:
+            rhs(t, w, f0, args)
+            nfev += 1
+            have_jacobian = False
+        if not _all_finite(f0):
+            status = DIVERGED
+            break
+        factor = MAX_GROWTH if err == 0.0 else min(MAX_GROWTH, SAFETY * err ** (-1.0 / order))
+        h *= max(MIN_SHRINK, factor)
+    return ts[:n_out], ws[:n_out], status, nfev, njev, accepted, rejected
+
+
+# ----------------------------------------------------------------------------- BDF
+@numba.njit(cache=True)
+def _rescale_differences(D, order, factor):
+    """Change the step of the backward differences ``D[1:order+1]`` by ``factor`` (Shampine & Reichelt, eq. 2.6)."""
+    k = order
+    R = np.empty((k, k))
+    U = np.empty((k, k))
+    for j in range(1, k + 1):
+        r_prod, u_prod = 1.0, 1.0
+        for i in range(1, k + 1):
+            r_prod *= (i - 1 - factor * j) / i
+            u_prod *= (i - 1 - j) / i
+            R[i - 1, j - 1] = r_prod
+            U[i - 1, j - 1] = u_prod
+    RU = R @ U
+    size = D.shape[1]
+    column = np.empty(k)
+    for p in range(size):
+        for j in range(k):
+            acc = 0.0
+            for i in range(k):
+                acc += RU[i, j] * D[i + 1, p]
+            column[j] = acc
+        for j in range(k):
+            D[j + 1, p] = column[j]
+
+
+@numba.njit(cache=True)
+def _symmetric_eigen(J):
+    """Eigenvalues and C-contiguous eigenvectors ``Q`` and ``Q^T`` of the Hessian ``-(J + J^T) / 2``."""
+    eigenvalues, vectors = np.linalg.eigh(-0.5 * (J + J.T))
+    return eigenvalues, np.ascontiguousarray(vectors), np.ascontiguousarray(vectors.T)
+
+
+@numba.njit(cache=True)
+def _weighted_norm(x, scale):
+    total = 0.0
+    for p in range(x.shape[0]):
+        total += (x[p] / scale[p]) ** 2
+    return np.sqrt(total / x.shape[0])
+
+
+@numba.njit(cache=True)
+def _interpolate(D, order, theta, out):
+    """The backward-difference interpolant at t_n + theta h: sum_j D[j] prod_{m<j} (theta + m) / (m + 1)."""
+    out[:] = D[0]
+    coefficient = 1.0
+    for j in range(1, order + 1):
+        coefficient *= (theta + j - 1) / j
+        for p in range(out.shape[0]):
+            out[p] += coefficient * D[j, p]
+
+
+@numba.njit(cache=True)
+def integrate_bdf(method, rhs, jac, args, w0, t0, tf, t_eval, rtol, atol, max_steps):
+    """The driver of the BDF method (see :func:`integrator`; ``method`` is only there for the common signature)."""
+    size = w0.shape[0]
+    dense = t_eval.shape[0] > 0
+    capacity = t_eval.shape[0] if dense else 1024
+    ts = np.empty(capacity)
+    ws = np.empty((capacity, size))
+    n_out, next_eval = 0, 0
+    if dense:
+        while next_eval < t_eval.shape[0] and t_eval[next_eval] <= t0:
+            ts[n_out] = t_eval[next_eval]
+            ws[n_out] = w0
+            n_out += 1
+            next_eval += 1
+    else:
+        ts[0], ws[0] = t0, w0
+        n_out = 1
+    # gamma_k = sum_{j<=k} 1/j ; the local error is d / (k + 1)
+    gamma = np.zeros(BDF_MAX_ORDER + 2)
+    for k in range(1, BDF_MAX_ORDER + 2):
+        gamma[k] = gamma[k - 1] + 1.0 / k
+    f = np.empty(size)
+    rhs(t0, w0, f, args)
+    nfev, njev, accepted, rejected = 1, 0, 0, 0
+    if not (_all_finite(f) and _all_finite(w0)):
+        return ts[:n_out], ws[:n_out], DIVERGED, nfev, njev, accepted, rejected
+    h = _initial_step(rhs, args, t0, w0, f, 1, rtol, atol, tf - t0)
+    nfev += 1
+    D = np.zeros((BDF_MAX_ORDER + 3, size))
+    D[0] = w0
+    D[1] = h * f
+    order = 1
+    equal_steps = 0
+    t = t0
+    J = np.empty((size, size))
+    jac(t, w0, J, args)
+    njev += 1
+    eigenvalues, Q, Qt = _symmetric_eigen(J)
+    jacobian_current = True
+    newton_tol = max(10 * 2.220446049250313e-16 / rtol, min(0.03, rtol ** 0.5))
+    predicted = np.empty(size)
+    psi = np.empty(size)
+    d = np.empty(size)
+    w_new = np.empty(size)
+    scale = np.empty(size)
+    residual = np.empty(size)
+    step = np.empty(size)
+    coefficients = np.empty(size)
+    out_w = np.empty(size)
+    status = SUCCESS
+    while t < tf:
+        if accepted + rejected >= max_steps:
+            status = TOO_MANY_STEPS
+            break
+        if h <= 1e-14 * max(abs(t), 1.0):
+            status = STEP_UNDERFLOW
+            break
+        if t + h > tf:
+            _rescale_differences(D, order, (tf - t) / h)
+            h = tf - t
+            equal_steps = 0
+        t_new = t + h
+        for p in range(size):
+            total, weighted = D[0, p], 0.0
+            for j in range(1, order + 1):
+                total += D[j, p]
+                weighted += gamma[j] * D[j, p]
+            predicted[p] = total
+            psi[p] = weighted / gamma[order]
+            scale[p] = atol + rtol * abs(total)
+        c = h / gamma[order]
+        # simplified Newton on  d - c f(predicted + d) + psi = 0  with  (I + c H)^-1 = Q (1 + c Lambda)^-1 Q^T
+        singular = False
+        for i in range(size):
+            if abs(1.0 + c * eigenvalues[i]) < 1e-10:
+                singular = True
+        converged = False
+        if not singular:
+            d[:] = 0.0
+            previous_norm = 0.0
+            rate = 0.0
+            for iteration in range(BDF_NEWTON_ITERATIONS):
+                for p in range(size):
+                    w_new[p] = predicted[p] + d[p]
+                rhs(t_new, w_new, f, args)
+                nfev += 1
+                if not _all_finite(f):
+                    break
+                for p in range(size):
+                    residual[p] = c * f[p] - psi[p] - d[p]
+                np.dot(Qt, residual, coefficients)
+                for i in range(size):
+                    coefficients[i] /= 1.0 + c * eigenvalues[i]
+                np.dot(Q, coefficients, step)
+                step_norm = _weighted_norm(step, scale)
+                if iteration > 0:
+                    rate = step_norm / previous_norm
+                    if rate >= 1.0 or rate ** (BDF_NEWTON_ITERATIONS - iteration) / (1.0 - rate) * step_norm > newton_tol:
+                        break
+                for p in range(size):
+                    d[p] += step[p]
+                if step_norm == 0.0 or (iteration > 0 and rate / (1.0 - rate) * step_norm < newton_tol):
+                    converged = True
+                    break
+                previous_norm = step_norm
+        if not converged:
+            if not jacobian_current:
+                jac(t, D[0], J, args)
+                njev += 1
+                eigenvalues, Q, Qt = _symmetric_eigen(J)
+                jacobian_current = True
+                continue
+            factor = 0.5
+            _rescale_differences(D, order, factor)
+            h *= factor
+            equal_steps = 0
+            rejected += 1
+            continue
+        for p in range(size):
+            w_new[p] = predicted[p] + d[p]
+            scale[p] = atol + rtol * abs(w_new[p])
+        error_norm = _weighted_norm(d, scale) / (order + 1)
+        if error_norm > 1.0:
+            factor = max(MIN_SHRINK, SAFETY * error_norm ** (-1.0 / (order + 1)))
+            _rescale_differences(D, order, factor)
+            h *= factor
+            equal_steps = 0
+            rejected += 1
+            continue
+        # accepted: update the differences to t_new
+        accepted += 1
+        equal_steps += 1
+        t = t_new
+        jacobian_current = False
+        for p in range(size):
+            D[order + 2, p] = d[p] - D[order + 1, p]
+            D[order + 1, p] = d[p]
+            for j in range(order, -1, -1):
+                D[j, p] += D[j + 1, p]
+        if dense:
+            while next_eval < t_eval.shape[0] and t_eval[next_eval] <= t:
+                _interpolate(D, order, (t_eval[next_eval] - t) / h, out_w)
+                ts[n_out] = t_eval[next_eval]
+                ws[n_out] = out_w
+                n_out += 1
+                next_eval += 1
+        else:
+            if n_out == capacity:
+                capacity *= 2
+                ts_big = np.empty(capacity)
+                ws_big = np.empty((capacity, size))
+                ts_big[:n_out] = ts[:n_out]
+                ws_big[:n_out] = ws[:n_out]
+                ts, ws = ts_big, ws_big
+            ts[n_out] = t
+            ws[n_out] = D[0]
+            n_out += 1
+        if equal_steps < order + 1:
+            continue
+        # choose the order (k - 1, k, k + 1) that allows the largest next step
+        error_low = _weighted_norm(D[order], scale) / order if order > 1 else np.inf
+        error_high = _weighted_norm(D[order + 2], scale) / (order + 2) if order < BDF_MAX_ORDER else np.inf
+        best_factor = error_norm ** (-1.0 / (order + 1)) if error_norm > 0 else np.inf
+        new_order = order
+        if error_low < np.inf:
+            low_factor = error_low ** (-1.0 / order) if error_low > 0 else np.inf
+            if low_factor > best_factor:
+                best_factor, new_order = low_factor, order - 1
+        if error_high < np.inf:
+            high_factor = error_high ** (-1.0 / (order + 2)) if error_high > 0 else np.inf
+            if high_factor > best_factor:
+                best_factor, new_order = high_factor, order + 1
+        order = new_order
+        factor = min(MAX_GROWTH, SAFETY * best_factor)
+        _rescale_differences(D, order, factor)
+        h *= factor
+        equal_steps = 0
+    if status == SUCCESS and not _all_finite(D[0]):
+        status = DIVERGED
+    return ts[:n_out], ws[:n_out], status, nfev, njev, accepted, rejected
+
+
+@numba.njit(cache=True, parallel=True)
+def ensemble_one_step(method, rhs, jac, args, W0, t0, tf, t_eval, rtol, atol, max_steps, out, status, nfev, n_points):
+    """:func:`integrate_one_step` from every row of ``W0`` in parallel."""
+    for i in numba.prange(W0.shape[0]):
+        ts, ws, st, nf, _, _, _ = integrate_one_step(method, rhs, jac, args, W0[i].copy(), t0, tf, t_eval, rtol, atol,
+                                                     max_steps)
+        for r in range(ts.shape[0]):
+            out[r, i, :] = ws[r]
+        status[i] = st
+        nfev[i] = nf
+        n_points[i] = ts.shape[0]
+
+
+@numba.njit(cache=True, parallel=True)
+def ensemble_bdf(method, rhs, jac, args, W0, t0, tf, t_eval, rtol, atol, max_steps, out, status, nfev, n_points):
+    """:func:`integrate_bdf` from every row of ``W0`` in parallel."""
+    for i in numba.prange(W0.shape[0]):
+        ts, ws, st, nf, _, _, _ = integrate_bdf(method, rhs, jac, args, W0[i].copy(), t0, tf, t_eval, rtol, atol,
+                                                max_steps)
+        for r in range(ts.shape[0]):
+            out[r, i, :] = ws[r]
+        status[i] = st
+        nfev[i] = nf
+        n_points[i] = ts.shape[0]

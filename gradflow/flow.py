@@ -1,0 +1,401 @@
+r"""The gradient flow :math:`\dot w = -\nabla L(w)` (Equation 1 of the paper) as an ODE.
+
+:class:`GradientFlow` is the dynamical system of an objective: its vector field
+``rhs`` and exact Jacobian ``jacobian`` (:math:`-\nabla^2 L`), and ``solve`` /
+``solve_ensemble``, which integrate it with scipy's integrators or with
+gradflow's compiled ones.  The objective may be a numeric
+:class:`~gradflow.Objective` or a compiled symbolic objective; both give
+compiled kernels (:mod:`gradflow._kernels`), which the compiled integrators
+call from inside numba.
+
+Gradient flows near degenerate minima are stiff: the Hessian has large
+eigenvalues (fast, stable directions) next to zero or tiny ones (the center
+manifold of minima, Section 4).  ``method="auto"`` therefore picks a stiff
+integrator with the exact Jacobian.
+
+:math:`L` is a Lyapunov function of the flow, :math:`\dot L = -\|\nabla L\|^2 \le 0`;
+a solution along which the loss rises says so in its message.
+"""
+
+from __future__ import annotations
+
+import numbers
+
+import numpy as np
+import scipy.integrate
+
+from . import _backend, _integrators
+from ._kernels import compiled_kernels
+from ._validation import check_int, check_real, describe
+from .objective import Objective
+from .trajectory import Trajectory
+
+__all__ = ["GradientFlow"]
+
+#: Default tolerances of :meth:`GradientFlow.solve` (those of DESIGN.md).
+DEFAULT_RTOL, DEFAULT_ATOL = 1e-6, 1e-9
+#: Largest number of steps of a compiled integrator.
+DEFAULT_MAX_STEPS = 1_000_000
+#: Objectives with more parameters than this get an explicit method from "auto" when they have no compiled kernels
+#: (a dense Jacobian costs P Hessian-vector products).
+DENSE_JACOBIAN_LIMIT = 400
+#: Number of output times of :meth:`GradientFlow.solve_ensemble` when ``t_eval`` is not given.
+DEFAULT_ENSEMBLE_POINTS = 101
+#: A rise of the loss larger than this many times ``rtol * |L|`` (plus ``atol * |grad L|``) is reported.
+LYAPUNOV_SLACK = 100.0
+
+_SCIPY_METHODS = {
+    "RK45": "scipy: explicit Runge-Kutta 5(4), Dormand-Prince (non-stiff)",
+    "RK23": "scipy: explicit Runge-Kutta 3(2), Bogacki-Shampine (non-stiff, low accuracy)",
+    "DOP853": "scipy: explicit Runge-Kutta 8(5,3) (non-stiff, high accuracy)",
+    "Radau": "scipy: implicit Runge-Kutta Radau IIA of order 5, exact Jacobian (stiff)",
+    "BDF": "scipy: variable-order BDF / NDF, exact Jacobian (stiff)",
+    "LSODA": "scipy: ODEPACK's Adams / BDF with automatic stiffness switching, exact Jacobian",
+}
+_COMPILED_METHODS = {
+    "dopri5": "compiled (numba): explicit Dormand-Prince 5(4), adaptive steps (non-stiff)",
+    "exprb32": "compiled (numba): exponential Rosenbrock 3(2) with the exact Hessian (stiff; exact for quadratic losses)",
+    "bdf": "compiled (numba): variable-order BDF 1-5 with the exact Hessian, reused across steps (stiff)",
+}
+_COMPILED_CODES = {"dopri5": _integrators.DOPRI5, "exprb32": _integrators.EXPRB32, "bdf": _integrators.BDF}
+_STIFF_SCIPY = ("Radau", "BDF", "LSODA")
+_STATUS_NAMES = {
+    _integrators.SUCCESS: "success",
+    _integrators.DIVERGED: "diverged",
+    _integrators.STEP_UNDERFLOW: "failed",
+    _integrators.TOO_MANY_STEPS: "failed",
+}
+
+
+class GradientFlow:
+    r"""The gradient flow :math:`\dot w = -\nabla L(w)` of an objective.
+
+    Parameters
+    ----------
+    obj : Objective or compiled symbolic objective
+        Anything with ``size``, ``value``, ``grad`` and ``hessian``.
+
+    Attributes
+    ----------
+    METHODS : dict
+        Every accepted ``method`` name with a one-line description.
+    kernels : Kernels or None
+        The compiled kernels the compiled integrators use, when ``obj`` has them.
+    """
+
+    METHODS = {
+        "auto": "the fastest suitable method: 'bdf' when compiled kernels exist, otherwise "
+                "'LSODA' with the exact Jacobian (or 'RK45' beyond a few hundred parameters)",
+        **_COMPILED_METHODS,
+        **_SCIPY_METHODS,
+    }
+
+    def __init__(self, obj):
+        self.obj = _validate_objective(obj)
+        self.kernels = compiled_kernels(obj)
+        self.size = int(obj.size)
+
+    # -------------------------------------------------------------- the field
+    def rhs(self, t, w):
+        r"""The vector field :math:`-\nabla L(w)` (``t`` is ignored: the flow is autonomous)."""
+        return -self.obj.grad(w)
+
+    def jacobian(self, t, w):
+        r"""Its Jacobian :math:`-\nabla^2 L(w)`, exact and dense."""
+        return -self.obj.hessian(w)
+
+    # ------------------------------------------------------------------ solve
+    def solve(self, w0, t_span, t_eval=None, method="auto", rtol=DEFAULT_RTOL, atol=DEFAULT_ATOL,
+              events=None, max_steps=DEFAULT_MAX_STEPS) -> Trajectory:
+        r"""Integrate the flow from ``w0`` over ``t_span``.
+
+        Parameters
+        ----------
+        w0 : array, shape (P,)
+        t_span : (t0, tf)
+            With ``t0 < tf``.
+        t_eval : array, optional
+            Sorted times in ``t_span`` at which to return the solution; by
+            default every accepted step.
+        method : str, default "auto"
+            A key of :attr:`METHODS`: a compiled integrator, or any
+            ``scipy.integrate.solve_ivp`` method (the stiff ones get the exact
+            Jacobian).
+        rtol, atol : float
+            Relative and absolute tolerances of the local error.
+        events : callable or list of callables, optional
+            ``solve_ivp`` events, ``event(t, w)``; they need a scipy method
+            ("auto" then chooses one).
+        max_steps : int
+            Limit on the steps of a compiled integrator.
+
+        Returns
+        -------
+        Trajectory
+            With ``loss`` and, for an :class:`~gradflow.Objective`, ``metrics``
+            at every output time; ``status`` / ``message`` say how it ended.
+        """
+        w0 = self._validate_w0(w0)
+        t0, tf = _validate_t_span(t_span)
+        t_eval = _validate_t_eval(t_eval, t0, tf)
+        rtol, atol = _validate_tolerances(rtol, atol)
+        events = _validate_events(events)
+        max_steps = check_int("max_steps", max_steps, minimum=1)
+        method = self._resolve_method(method, events is not None)
+        if method in _COMPILED_METHODS:
+            times, path, status, message, info = self._solve_compiled(method, w0, t0, tf, t_eval, rtol, atol, max_steps)
+            t_events = None
+        else:
+            times, path, status, message, info, t_events = self._solve_scipy(method, w0, t0, tf, t_eval, rtol, atol, events)
+        return self._trajectory(times, path, status, message, method, info, rtol, atol, t_events)
+
+    def solve_ensemble(self, W0, t_span, t_eval=None, method="auto", rtol=DEFAULT_RTOL, atol=DEFAULT_ATOL,
+                       max_steps=DEFAULT_MAX_STEPS) -> Trajectory:
+        r"""Integrate from every row of ``W0`` (shape ``(m, P)``) to the common times ``t_eval``.
+
+        With compiled kernels the ``m`` runs are integrated in parallel on all
+        cores (numba ``prange``), each with its own adaptive steps; otherwise
+        one after the other.  ``t_eval`` defaults to
+        ``DEFAULT_ENSEMBLE_POINTS`` evenly spaced times.  The trajectory's ``w``
+        has shape ``(n_points, m, P)`` and its ``status`` is the worst of the
+        runs (``info["status"]`` lists each).
+        """
+        W0 = self._validate_W0(W0)
+        t0, tf = _validate_t_span(t_span)
+        if t_eval is None:
+            t_eval = np.linspace(t0, tf, DEFAULT_ENSEMBLE_POINTS)
+        t_eval = _validate_t_eval(t_eval, t0, tf)
+        rtol, atol = _validate_tolerances(rtol, atol)
+        max_steps = check_int("max_steps", max_steps, minimum=1)
+        method = self._resolve_method(method, False)
+        m = W0.shape[0]
+        if method in _COMPILED_METHODS:
+            out = np.full((t_eval.shape[0], m, self.size), np.nan)
+            codes = np.zeros(m, dtype=np.int64)
+            nfev = np.zeros(m, dtype=np.int64)
+            reached = np.zeros(m, dtype=np.int64)
+            _integrators.run_ensemble(_COMPILED_CODES[method], self.kernels, W0, t0, tf, t_eval, rtol, atol, max_steps,
+                                      out, codes, nfev, reached)
+            statuses = [_STATUS_NAMES[int(c)] for c in codes]
+            total_nfev = int(nfev.sum())
+        else:
+            runs = [self.solve(w, (t0, tf), t_eval=t_eval, method=method, rtol=rtol, atol=atol) for w in W0]
+            reached = np.array([r.n_points for r in runs])
+            out = np.full((t_eval.shape[0], m, self.size), np.nan)
+            for i, r in enumerate(runs):
+                out[: r.n_points, i] = r.w
+            statuses = [r.status for r in runs]
+            total_nfev = sum(r.nfev for r in runs)
+        # keep the times every run reached; a failed run is reported, never padded with NaN
+        n_common = int(reached.min())
+        failed = [i for i, s in enumerate(statuses) if s != "success"]
+        status = "success" if not failed else ("diverged" if any(statuses[i] == "diverged" for i in failed) else "failed")
+        message = "all runs reached the end of the time span" if not failed else (
+            f"{len(failed)} of {m} runs did not finish (first: run {failed[0]}, {statuses[failed[0]]}); the trajectory "
+            f"stops at t = {t_eval[n_common - 1] if n_common else t0:g}, the last time every run reached. "
+            "Lower rtol/atol or shorten t_span for those initial conditions.")
+        info = {"status": statuses, "points_reached": reached.tolist(), "rtol": rtol, "atol": atol}
+        return self._trajectory(t_eval[:n_common], out[:n_common], status, message, method, info, rtol, atol, None,
+                                nfev=total_nfev, check_lyapunov=True)
+
+    # ------------------------------------------------------------- internals
+    def _resolve_method(self, method, has_events):
+        if not isinstance(method, str) or method not in self.METHODS:
+            raise (TypeError if not isinstance(method, str) else ValueError)(
+                f"`method` must be one of {', '.join(repr(m) for m in self.METHODS)}; got {describe(method)}."
+            )
+        if method == "auto":
+            if has_events:
+                return "LSODA" if self.size <= DENSE_JACOBIAN_LIMIT else "RK45"
+            if self.kernels is not None:
+                return "bdf"
+            return "LSODA" if self.size <= DENSE_JACOBIAN_LIMIT else "RK45"
+        if method in _COMPILED_METHODS:
+            if self.kernels is None:
+                raise ValueError(
+                    f"`method` {method!r} needs compiled kernels, which this objective does not have (it is not a "
+                    "NumPy gradflow.Objective or a compiled symbolic objective); use a scipy method such as 'LSODA'."
+                )
+            if has_events:
+                raise ValueError(f"`events` need a scipy method; `method` {method!r} is compiled. Use 'LSODA' or 'RK45'.")
+        return method
+
+    def _solve_compiled(self, method, w0, t0, tf, t_eval, rtol, atol, max_steps):
+        k = self.kernels
+        requested = np.empty(0) if t_eval is None else t_eval
+        ts, ws, code, nfev, njev, accepted, rejected = _integrators.run(
+            _COMPILED_CODES[method], k, w0, t0, tf, requested, rtol, atol, max_steps)
+        status = _STATUS_NAMES[int(code)]
+        end = ts[-1] if ts.shape[0] else t0
+        message = {
+            _integrators.SUCCESS: "the integration reached the end of the time span",
+            _integrators.DIVERGED: f"the solution became non-finite after t = {end:g}: the weights diverge; "
+                                   "check the objective (scale of the data, weight decay) or the initial point",
+            _integrators.STEP_UNDERFLOW: f"the step size fell below the resolution of t near t = {end:g}; "
+                                         "loosen rtol/atol or try method='LSODA'",
+            _integrators.TOO_MANY_STEPS: f"stopped after max_steps = {max_steps} steps at t = {end:g}; "
+                                         "raise max_steps or use a stiff method",
+        }[int(code)]
+        info = {"nfev": int(nfev), "njev": int(njev), "accepted_steps": int(accepted), "rejected_steps": int(rejected)}
+        return ts, ws, status, message, info
+
+    def _solve_scipy(self, method, w0, t0, tf, t_eval, rtol, atol, events):
+        nfev = {"grad": 0}
+
+        def fun(t, w):
+            nfev["grad"] += 1
+            return _backend.to_numpy(self.rhs(t, w))
+
+        options = {}
+        if method in _STIFF_SCIPY:
+            if self.kernels is not None:
+                k = self.kernels
+
+                def jac(t, w):
+                    out = np.empty((self.size, self.size))
+                    k.jac(t, np.ascontiguousarray(w, dtype=np.float64), out, k.args)
+                    return out
+            else:
+                def jac(t, w):
+                    return _backend.to_numpy(self.jacobian(t, w))
+            options["jac"] = jac
+        with np.errstate(over="ignore", invalid="ignore"):
+            result = scipy.integrate.solve_ivp(fun, (t0, tf), w0, method=method, t_eval=t_eval, rtol=rtol,
+                                               atol=atol, events=events, **options)
+        path = result.y.T
+        times = result.t
+        finite = np.all(np.isfinite(path), axis=1)
+        if result.status == -1 or not finite.all():
+            last_good = int(np.argmin(finite)) if not finite.all() else path.shape[0]
+            times, path = times[:last_good], path[:last_good]
+            diverged = (not finite.all()) or "step size" in result.message
+            status = "diverged" if diverged and not finite.all() else "failed"
+            message = f"scipy {method} stopped: {result.message}"
+        else:
+            status = "terminated" if result.status == 1 else "success"
+            message = result.message
+        info = {"nfev": int(result.nfev), "njev": int(result.njev), "nlu": int(result.nlu)}
+        return times, path, status, message, info, result.t_events
+
+    def _trajectory(self, times, path, status, message, method, info, rtol, atol, t_events, nfev=None,
+                    check_lyapunov=True):
+        obj = self.obj
+        xp_path = _backend.as_array(path, _namespace_of(obj)) if path.shape[0] else path
+        if path.shape[0]:
+            flat = xp_path if path.ndim == 2 else _backend.as_array(path.reshape(-1, self.size), _namespace_of(obj))
+            loss = _backend.to_numpy(obj.value(flat)).reshape(path.shape[:-1])
+            metrics = {}
+            if isinstance(obj, Objective):
+                metrics = {k: _backend.to_numpy(v).reshape(path.shape[:-1]) for k, v in obj.metrics(flat).items()}
+        else:
+            loss, metrics = np.empty((0,) + path.shape[1:-1]), {}
+        if check_lyapunov and path.shape[0] > 1 and status in ("success", "terminated"):
+            message = message + _lyapunov_note(times, loss, rtol, atol)
+        return Trajectory(t=np.asarray(times, dtype=float), w=np.asarray(path), loss=np.asarray(loss), metrics=metrics,
+                          status=status, message=message, nfev=int(info.get("nfev", 0) if nfev is None else nfev),
+                          method=method, t_events=t_events, info=info)
+
+    def _validate_w0(self, w0):
+        w0 = _as_numpy_vector(w0, "w0")
+        if w0.ndim != 1 or w0.shape[0] != self.size:
+            raise ValueError(
+                f"`w0` must have shape ({self.size},), one weight per parameter of the objective; got shape {w0.shape}. "
+                "For many initial conditions use solve_ensemble(W0) with W0 of shape (m, P)."
+            )
+        if not np.all(np.isfinite(w0)):
+            raise ValueError("`w0` must be finite; it has NaN or inf entries.")
+        return np.ascontiguousarray(w0, dtype=np.float64)
+
+    def _validate_W0(self, W0):
+        W0 = _as_numpy_vector(W0, "W0")
+        if W0.ndim != 2 or W0.shape[1] != self.size:
+            raise ValueError(f"`W0` must have shape (m, {self.size}), one initial condition per row; got shape {W0.shape}.")
+        if not np.all(np.isfinite(W0)):
+            raise ValueError("`W0` must be finite; it has NaN or inf entries.")
+        return np.ascontiguousarray(W0, dtype=np.float64)
+
+    def __repr__(self) -> str:
+        compiled = "compiled kernels" if self.kernels is not None else "no compiled kernels"
+        return f"GradientFlow({self.obj!r}; {compiled})"
+
+
+def _namespace_of(obj):
+    return getattr(obj, "xp", None) or _backend.namespace()
+
+
+def _as_numpy_vector(value, name):
+    try:
+        return np.asarray(_backend.to_numpy(value), dtype=np.float64)
+    except (TypeError, ValueError):
+        raise TypeError(f"`{name}` must be an array of real numbers; got {describe(value)}.") from None
+
+
+def _lyapunov_note(times, loss, rtol, atol) -> str:
+    """A sentence when the loss rises along the computed path by more than the tolerances explain."""
+    rises = np.diff(loss, axis=0)
+    allowed = LYAPUNOV_SLACK * (rtol * np.abs(loss[:-1]) + atol) + 1e-14
+    excess = rises - allowed
+    if not np.any(excess > 0):
+        return ""
+    index = np.unravel_index(int(np.argmax(excess)), excess.shape)
+    k = index[0]
+    return (f"; warning: the loss, a Lyapunov function of the flow, rose by {rises[index]:.3g} between t = "
+            f"{times[k]:g} and t = {times[k + 1]:g}, more than the tolerances allow: the solution is inaccurate "
+            "there; lower rtol/atol or use a stiff method")
+
+
+def _validate_objective(obj):
+    if isinstance(obj, Objective):
+        return obj
+    required = ("size", "value", "grad", "hessian")
+    missing = [name for name in required if not hasattr(obj, name)]
+    if missing:
+        raise TypeError(
+            "`obj` must be a gradflow.Objective or a compiled symbolic objective (with size, value, grad, hessian); "
+            f"got {describe(obj)}, which lacks {', '.join(missing)}."
+        )
+    return obj
+
+
+def _validate_t_span(t_span):
+    try:
+        t0, tf = t_span
+    except (TypeError, ValueError):
+        raise TypeError(f"`t_span` must be a pair (t0, tf); got {describe(t_span)}.") from None
+    t0, tf = check_real("t_span[0]", t0), check_real("t_span[1]", tf)
+    if not tf > t0:
+        raise ValueError(f"`t_span` must be increasing, (t0, tf) with t0 < tf; got ({t0}, {tf}).")
+    return t0, tf
+
+
+def _validate_t_eval(t_eval, t0, tf):
+    if t_eval is None:
+        return None
+    t_eval = np.asarray(_backend.to_numpy(t_eval), dtype=np.float64)
+    if t_eval.ndim != 1 or t_eval.size == 0:
+        raise ValueError(f"`t_eval` must be a non-empty 1-D array of times; got shape {t_eval.shape}.")
+    if not np.all(np.isfinite(t_eval)):
+        raise ValueError("`t_eval` must be finite.")
+    if np.any(np.diff(t_eval) <= 0):
+        raise ValueError("`t_eval` must be sorted in increasing order without repeats; sort it with np.unique(t_eval).")
+    if t_eval[0] < t0 or t_eval[-1] > tf:
+        raise ValueError(f"`t_eval` must lie within t_span = ({t0}, {tf}); got times from {t_eval[0]} to {t_eval[-1]}.")
+    return np.ascontiguousarray(t_eval)
+
+
+def _validate_tolerances(rtol, atol):
+    rtol = check_real("rtol", rtol, minimum=0.0, strict=True)
+    atol = check_real("atol", atol, minimum=0.0, strict=True)
+    if rtol < 100 * np.finfo(float).eps:
+        raise ValueError(f"`rtol` must be at least {100 * np.finfo(float).eps:.1e} (100 machine epsilons); got {rtol}.")
+    return rtol, atol
+
+
+def _validate_events(events):
+    if events is None:
+        return None
+    listed = list(events) if isinstance(events, (list, tuple)) else [events]
+    for i, event in enumerate(listed):
+        if not callable(event):
+            raise TypeError(f"`events[{i}]` must be a callable event(t, w) -> float; got {describe(event)}.")
+    return listed

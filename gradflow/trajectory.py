@@ -1,0 +1,167 @@
+r"""The result of every run of the dynamics: :class:`Trajectory`.
+
+Like ``scipy.integrate.solve_ivp``'s ``OdeResult`` and diffrax's ``Solution``,
+a trajectory carries the path it computed *and* how the run ended: a
+``status`` and a ``message`` saying what to change when it did not end well
+(divergence, a step size past the stability bound, a loss that rose along a
+gradient flow).  A failure is never an exception in the middle of a long run
+and never a silent NaN.
+
+Shapes: one run gives ``w`` of shape ``(n_points, P)``; a batch of ``m`` runs
+(an ensemble, the paper's 30 repetitions) gives ``(n_points, m, P)``, with
+``loss`` and every metric ``(n_points, m)``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import pathlib
+import tempfile
+
+import numpy as np
+
+__all__ = ["Trajectory", "STATUSES"]
+
+#: Every status a run can end with, and what it means.
+STATUSES = {
+    "success": "the run reached the end of its time span or step count",
+    "terminated": "a terminal event stopped the run",
+    "diverged": "the weights or the loss became non-finite or blew up (step size past the stability bound)",
+    "failed": "the integrator could not continue (step size underflow, too many steps)",
+}
+
+_FORMAT_VERSION = 1
+
+
+@dataclasses.dataclass(frozen=True, eq=False)
+class Trajectory:
+    r"""A path of the weights under the flow :math:`\dot w = -\nabla L(w)`, GD or SGD.
+
+    Attributes
+    ----------
+    t : ndarray, shape (n_points,)
+        Times of the flow, or iteration numbers of GD / SGD.
+    w : ndarray, shape (n_points, P) or (n_points, m, P)
+        The weights at those times.
+    loss : ndarray, shape (n_points,) or (n_points, m)
+        :math:`L(w)` (with weight decay) at those times.
+    metrics : dict of str to ndarray
+        ``train_loss``, ``test_loss``, ``train_error``, ``test_error``, ``norm``
+        (see ``Objective.metrics``), each shaped like ``loss``.
+    status : str
+        One of :data:`STATUSES`.
+    message : str
+        What happened, and what to change when it went wrong.
+    nfev : int
+        Number of gradient evaluations (per run for a batch).
+    method : str
+        The integrator or algorithm that produced the path.
+    t_events : list of ndarray, optional
+        For a flow solved with ``events``: the times at which each event fired.
+    info : dict
+        Anything else worth keeping (step counts, Jacobian evaluations, settings).
+    """
+
+    t: np.ndarray
+    w: np.ndarray
+    loss: np.ndarray
+    metrics: dict = dataclasses.field(default_factory=dict)
+    status: str = "success"
+    message: str = ""
+    nfev: int = 0
+    method: str = ""
+    t_events: list | None = None
+    info: dict = dataclasses.field(default_factory=dict)
+
+    def __post_init__(self):
+        assert self.status in STATUSES, self.status
+        assert self.w.shape[0] == self.t.shape[0] == self.loss.shape[0]
+
+    @property
+    def success(self) -> bool:
+        """Whether the run ended as asked (``status`` is ``"success"`` or ``"terminated"``)."""
+        return self.status in ("success", "terminated")
+
+    @property
+    def n_points(self) -> int:
+        return int(self.t.shape[0])
+
+    @property
+    def is_batch(self) -> bool:
+        """Whether this holds a batch of runs (``w`` of shape ``(n_points, m, P)``)."""
+        return self.w.ndim == 3
+
+    @property
+    def final(self) -> np.ndarray:
+        """The last recorded weights, ``(P,)`` or ``(m, P)``."""
+        return self.w[-1]
+
+    def __repr__(self) -> str:
+        shape = "x".join(str(s) for s in self.w.shape)
+        return (f"Trajectory(method={self.method!r}, status={self.status!r}, points={self.n_points}, "
+                f"w: {shape}, t: [{self.t[0]:g}, {self.t[-1]:g}], nfev={self.nfev}, message={self.message!r})")
+
+    # ------------------------------------------------------------------ disk
+    def save(self, path) -> pathlib.Path:
+        """Write the trajectory to ``path`` (``.npz``: the arrays, plus JSON metadata), atomically.
+
+        The file is written to a temporary name in the same folder and moved
+        into place, so an interrupted save never leaves a half-written file.
+        Returns the path written (``.npz`` is appended when missing).
+        """
+        path = pathlib.Path(os.fspath(path))
+        if path.suffix != ".npz":
+            path = path.with_name(path.name + ".npz")
+        arrays = {"t": self.t, "w": self.w, "loss": self.loss}
+        arrays.update({f"metric__{k}": np.asarray(v) for k, v in self.metrics.items()})
+        for i, times in enumerate(self.t_events or []):
+            arrays[f"event__{i}"] = np.asarray(times)
+        meta = {
+            "format": _FORMAT_VERSION, "status": self.status, "message": self.message, "nfev": int(self.nfev),
+            "method": self.method, "metrics": list(self.metrics), "n_events": None if self.t_events is None else len(self.t_events),
+            "info": _jsonable(self.info),
+        }
+        arrays["__meta__"] = np.frombuffer(json.dumps(meta).encode(), dtype=np.uint8)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+        try:
+            with os.fdopen(fd, "wb") as handle:
+                np.savez_compressed(handle, **arrays)
+                handle.flush()
+                os.fsync(handle.fileno())
+            os.replace(tmp, path)
+        except BaseException:
+            if os.path.exists(tmp):
+                os.unlink(tmp)
+            raise
+        return path
+
+    @classmethod
+    def load(cls, path) -> "Trajectory":
+        """Read a trajectory written by :meth:`save`."""
+        path = pathlib.Path(os.fspath(path))
+        if not path.exists() and path.with_name(path.name + ".npz").exists():
+            path = path.with_name(path.name + ".npz")
+        with np.load(path, allow_pickle=False) as data:
+            if "__meta__" not in data.files:
+                raise ValueError(f"`path` {str(path)!r} is not a gradflow trajectory (no metadata); write one with Trajectory.save.")
+            meta = json.loads(data["__meta__"].tobytes().decode())
+            metrics = {k: data[f"metric__{k}"] for k in meta["metrics"]}
+            events = None if meta["n_events"] is None else [data[f"event__{i}"] for i in range(meta["n_events"])]
+            return cls(t=data["t"], w=data["w"], loss=data["loss"], metrics=metrics, status=meta["status"],
+                       message=meta["message"], nfev=meta["nfev"], method=meta["method"], t_events=events,
+                       info=meta["info"])
+
+
+def _jsonable(value):
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    if isinstance(value, np.generic):
+        return value.item()
+    return value

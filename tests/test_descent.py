@@ -1,0 +1,390 @@
+"""GD, SGD and the perturbation protocol (gradflow/descent.py) against closed forms and reference loops."""
+
+import numpy as np
+import pytest
+from hypothesis import given, settings, strategies as st
+
+import gradflow as gf
+from gradflow import _kernels
+from gradflow.descent import METHODS, Perturbation, gd, sgd
+
+
+# --------------------------------------------------------------------------- problems
+def legendre_objective(degree=30, weight_decay=0.0):
+    """The paper's Figures 4 / 15: 9 Chebyshev points of sin(2π·4x), Legendre features (P = degree + 1)."""
+    model = gf.models.FeatureRegression(gf.features.Legendre(degree=degree, normalize=True))
+    return gf.Objective(model, gf.data.sine(), loss="square", weight_decay=weight_decay)
+
+
+def small_quadratic(weight_decay=0.0, n_outputs=1):
+    """A full-rank quadratic: 8 random points, degree-3 Legendre features (P = 4 per output)."""
+    rng = np.random.default_rng(3)
+    X = rng.uniform(-1, 1, (8, 1))
+    y = rng.standard_normal(8) if n_outputs == 1 else rng.standard_normal((8, n_outputs))
+    model = gf.models.FeatureRegression(gf.features.Legendre(degree=3), n_outputs=n_outputs)
+    return gf.Objective(model, gf.Dataset(X, y, X[:3], y[:3]), weight_decay=weight_decay)
+
+
+def mlp_objective():
+    data = gf.data.linear_teacher()
+    return gf.Objective(gf.models.MLP([data.d, 4, 1], activation="tanh", bias=True), data)
+
+
+def numpy_gd(obj, w, lr, steps, perturbation=None):
+    """Reference: plain iteration with obj.grad, noise after steps every, 2 every, ... < steps."""
+    w = np.array(w, dtype=float)
+    kicks = set(perturbation.steps(steps).tolist()) if perturbation else set()
+    k = 0
+    for s in range(1, steps + 1):
+        w = w - lr * obj.grad(w)
+        if s in kicks:
+            k += 1
+            w = w + perturbation.noise(k, w, obj.model.parameter_shapes)
+    return w
+
+
+def null_projector(obj):
+    H = obj.hessian(np.zeros(obj.size))
+    lam, V = np.linalg.eigh(H)
+    N = V[:, lam < 1e-12 * lam.max()]
+    return N @ N.T
+
+
+# --------------------------------------------------------------------------- closed forms
+@pytest.mark.parametrize("method", ["iterate", "quadratic"])
+def test_gd_on_a_quadratic_matches_the_closed_form(method):
+    obj = small_quadratic()
+    H = obj.hessian(np.zeros(obj.size))
+    w_star = np.linalg.solve(H, -obj.grad(np.zeros(obj.size)))
+    w0, lr = obj.init(seed=1, scale=1.0), 0.3
+    traj = gd(obj, w0, lr=lr, steps=250, record_every=50, method=method)
+    assert traj.method == ("gd" if method == "iterate" else "gd-quadratic")
+    np.testing.assert_array_equal(traj.t, [0, 50, 100, 150, 200, 250])
+    for t, w in zip(traj.t, traj.w):
+        expected = w_star + np.linalg.matrix_power(np.eye(obj.size) - lr * H, int(t)) @ (w0 - w_star)
+        np.testing.assert_allclose(w, expected, rtol=1e-11, atol=1e-12)
+
+
+def test_gd_from_zero_converges_to_the_pseudoinverse_and_stays_in_the_row_space():
+    obj = legendre_objective()
+    Phi, y = np.asarray(obj._inputs), np.asarray(obj.data.y)
+    w_pinv = np.linalg.pinv(Phi) @ y  # the paper's Corollary 1: the minimum-norm solution
+    traj = gd(obj, np.zeros(obj.size), lr=0.2, steps=2_000_000, record_every=200_000)
+    np.testing.assert_allclose(traj.final, w_pinv, rtol=0, atol=1e-9 * np.abs(w_pinv).max())
+    assert traj.metrics["train_loss"][-1] < 1e-20
+    leave_row_space = null_projector(obj)
+    assert np.abs(traj.w @ leave_row_space).max() < 1e-12
+    short = gd(obj, np.zeros(obj.size), lr=0.2, steps=3000, record_every=500, method="iterate")
+    assert np.abs(short.w @ leave_row_space).max() < 1e-12
+    assert np.all(np.diff(short.loss) < 0)
+
+
+@settings(max_examples=15, deadline=None)
+@given(n=st.integers(2, 6), degree=st.integers(6, 12), seed=st.integers(0, 2**16))
+def test_gd_from_zero_stays_in_the_row_space_of_the_features(n, degree, seed):
+    rng = np.random.default_rng(seed)
+    data = gf.Dataset(rng.uniform(-1, 1, (n, 1)), rng.standard_normal(n))
+    obj = gf.Objective(gf.models.FeatureRegression(gf.features.Legendre(degree=degree, normalize=True)), data)
+    Phi = np.asarray(obj._inputs)
+    traj = gd(obj, np.zeros(obj.size), lr=0.5, steps=200, record_every=50, method="iterate")
+    row_space = np.linalg.pinv(Phi) @ Phi
+    np.testing.assert_allclose(traj.w @ row_space, traj.w, atol=1e-12)
+
+
+# --------------------------------------------------------------------------- quadratic path = iteration
+@pytest.mark.parametrize(
+    "case", ["plain", "perturbed", "relative", "weight_decay", "batch", "two_outputs"])
+def test_the_quadratic_propagator_equals_iteration(case):
+    obj = small_quadratic(n_outputs=2) if case == "two_outputs" else legendre_objective(
+        weight_decay=0.01 if case == "weight_decay" else 0.0)
+    pert = {"perturbed": Perturbation(700, 0.6, seed=4), "relative": Perturbation(650, 0.25, relative=True),
+            "weight_decay": Perturbation(900, 0.3), "batch": Perturbation(1000, 0.6)}.get(case)
+    w0 = np.stack([obj.init(seed=s, scale=1.0) for s in range(4)]) if case == "batch" else obj.init(seed=2, scale=1.0)
+    kwargs = dict(lr=0.2, steps=3210, record_every=333, perturbation=pert)
+    it = gd(obj, w0, method="iterate", **kwargs)
+    quad = gd(obj, w0, method="quadratic", **kwargs)
+    assert quad.method == "gd-quadratic" and it.method == "gd"
+    np.testing.assert_array_equal(quad.t, it.t)
+    assert quad.t[-1] == 3210 and quad.w.shape == it.w.shape
+    scale = np.abs(it.w).max()
+    np.testing.assert_allclose(quad.w, it.w, rtol=0, atol=1e-10 * scale)
+    np.testing.assert_allclose(quad.loss, it.loss, rtol=1e-9, atol=1e-14)
+    for name in it.metrics:
+        np.testing.assert_allclose(quad.metrics[name], it.metrics[name], rtol=1e-9, atol=1e-14)
+
+
+def test_auto_picks_the_quadratic_path_only_for_quadratic_objectives():
+    assert gd(legendre_objective(), np.zeros(31), steps=10).method == "gd-quadratic"
+    obj = mlp_objective()
+    assert gd(obj, obj.init(seed=0), steps=10).method == "gd"
+
+
+# --------------------------------------------------------------------------- engines and batches
+def test_compiled_gd_matches_a_plain_numpy_loop():
+    obj = mlp_objective()
+    w0, pert = obj.init(seed=1, scale=0.5), Perturbation(40, 0.1, seed=2)
+    traj = gd(obj, w0, lr=0.1, steps=130, record_every=50, perturbation=pert)
+    assert traj.info["engine"] == "compiled" and traj.nfev == 130
+    np.testing.assert_allclose(traj.final, numpy_gd(obj, w0, 0.1, 130, pert), rtol=1e-10, atol=1e-12)
+
+
+def test_the_array_engine_matches_a_plain_numpy_loop(monkeypatch):
+    monkeypatch.setattr(_kernels, "compiled_kernels", lambda obj: None)
+    obj = mlp_objective()
+    w0, pert = obj.init(seed=1, scale=0.5), Perturbation(40, 0.1, seed=2)
+    traj = gd(obj, w0, lr=0.1, steps=130, record_every=50, perturbation=pert)
+    assert traj.info["engine"] == "array"
+    np.testing.assert_allclose(traj.final, numpy_gd(obj, w0, 0.1, 130, pert), rtol=1e-13, atol=1e-14)
+
+
+@pytest.mark.parametrize("engine", ["compiled", "array"])
+def test_batched_gd_equals_per_repetition_gd(engine, monkeypatch):
+    if engine == "array":
+        monkeypatch.setattr(_kernels, "compiled_kernels", lambda obj: None)
+    obj = mlp_objective()
+    W0 = np.stack([obj.init(seed=s, scale=0.5) for s in range(3)])
+    batch = gd(obj, W0, lr=0.1, steps=120, record_every=40)
+    assert batch.w.shape == (4, 3, obj.size) and batch.loss.shape == (4, 3)
+    assert all(v.shape == (4, 3) for v in batch.metrics.values())
+    for r in range(3):
+        single = gd(obj, W0[r], lr=0.1, steps=120, record_every=40)
+        np.testing.assert_allclose(batch.w[:, r], single.w, rtol=1e-13, atol=1e-15)
+        np.testing.assert_allclose(batch.loss[:, r], single.loss, rtol=1e-12)
+
+
+@pytest.mark.parametrize("make", [legendre_objective, mlp_objective], ids=["feature_regression", "mlp"])
+def test_recorded_loss_and_metrics_are_those_of_the_objective(make):
+    obj = make()
+    obj = gf.Objective(obj.model, obj.data, loss="square", weight_decay=0.05)
+    W0 = np.stack([obj.init(seed=s, scale=0.5) for s in range(2)])
+    traj = gd(obj, W0, lr=0.1, steps=100, record_every=30, method="iterate")
+    np.testing.assert_array_equal(traj.t, [0, 30, 60, 90, 100])
+    for i, w in enumerate(traj.w):
+        np.testing.assert_allclose(traj.loss[i], obj.value(w), rtol=1e-12)
+        expected = obj.metrics(w)
+        assert set(traj.metrics) == set(expected)
+        for name, value in expected.items():
+            np.testing.assert_allclose(traj.metrics[name][i], value, rtol=1e-12, atol=1e-15)
+
+
+# --------------------------------------------------------------------------- health
+@pytest.mark.parametrize("method", ["iterate", "quadratic"])
+def test_a_step_above_two_over_lambda_max_diverges_with_a_helpful_message(method):
+    obj = legendre_objective()
+    lam_max = np.linalg.eigvalsh(obj.hessian(np.zeros(obj.size)))[-1]
+    W0 = np.stack([obj.init(seed=s) for s in range(2)])
+    traj = gd(obj, W0, lr=1.2 * 2 / lam_max, steps=20_000, record_every=100, method=method)
+    assert traj.status == "diverged" and not traj.success
+    assert "λ_max" in traj.message and f"{lam_max:.6g}" in traj.message and f"{2 / lam_max:.6g}" in traj.message
+    assert "smaller lr" in traj.message
+    assert 1 <= traj.n_points < 201
+    assert np.isfinite(traj.w).all() and np.isfinite(traj.loss).all()
+    assert all(np.isfinite(v).all() for v in traj.metrics.values())
+
+
+def test_divergence_of_a_nonlinear_net_is_reported_not_returned_as_nan():
+    obj = mlp_objective()
+    traj = gd(obj, obj.init(seed=0, scale=1.0), lr=1e3, steps=5000, record_every=10)
+    assert traj.status == "diverged" and "λ_max" in traj.message
+    assert np.isfinite(traj.w).all() and np.isfinite(traj.loss).all()
+
+
+def test_a_stable_run_succeeds():
+    traj = gd(legendre_objective(), np.zeros(31), steps=1000, progress=False)
+    assert traj.status == "success" and traj.success and "1000 steps" in traj.message
+
+
+# --------------------------------------------------------------------------- perturbations
+def test_perturbations_come_after_every_multiple_of_every_but_not_at_zero_or_after_the_last_step():
+    np.testing.assert_array_equal(Perturbation(100, 0.5).steps(300), [100, 200])
+    np.testing.assert_array_equal(Perturbation(100, 0.5).steps(301), [100, 200, 300])
+    obj = small_quadratic()
+    w0 = obj.init(seed=0)
+    traj = gd(obj, w0, lr=0.1, steps=300, record_every=1, perturbation=Perturbation(100, 0.5), method="iterate")
+    assert traj.info["perturbations_applied"] == 2
+    np.testing.assert_allclose(traj.final, numpy_gd(obj, w0, 0.1, 300, Perturbation(100, 0.5)), rtol=1e-12)
+    # the record at a perturbation step is taken before the noise; step 101 starts from the perturbed weights
+    kicked = traj.w[100] + Perturbation(100, 0.5).noise(1, traj.w[100])
+    np.testing.assert_allclose(kicked - 0.1 * obj.grad(kicked), traj.w[101], rtol=1e-12)
+    np.testing.assert_allclose(traj.w[99] - 0.1 * obj.grad(traj.w[99]), traj.w[100], rtol=1e-12)
+
+
+def test_relative_perturbation_has_the_per_layer_standard_deviation():
+    model = gf.models.DeepLinear([400, 100, 3])
+    rng = np.random.default_rng(0)
+    layers = [[2.0 * rng.standard_normal((100, 400)), 0.1 * rng.standard_normal((3, 100))],
+              [0.5 * rng.standard_normal((100, 400)), 3.0 * rng.standard_normal((3, 100))]]
+    W = np.stack([model.flatten(arrays) for arrays in layers])
+    noise = Perturbation(1, 0.25, relative=True, seed=7).noise(1, W, model.parameter_shapes)
+    for r in range(2):
+        for l, (a, b) in enumerate([(0, 40_000), (40_000, 40_300)]):
+            expected = 0.25 * np.std(W[r, a:b])
+            tol = 0.02 if b - a > 1000 else 0.2
+            assert abs(np.std(noise[r, a:b]) / expected - 1) < tol, (r, l)
+            assert abs(np.mean(noise[r, a:b])) < 4 * expected / np.sqrt(b - a)
+
+
+def test_absolute_perturbation_is_seeded_and_independent_across_repetitions():
+    W = np.zeros((2, 5000))
+    a = Perturbation(10, 0.6, seed=1).noise(3, W)
+    np.testing.assert_array_equal(a, Perturbation(10, 0.6, seed=1).noise(3, W))
+    assert not np.allclose(a, Perturbation(10, 0.6, seed=2).noise(3, W))
+    assert not np.allclose(a, Perturbation(10, 0.6, seed=1).noise(4, W))
+    assert abs(np.std(a) / 0.6 - 1) < 0.03
+    assert abs(np.corrcoef(a[0], a[1])[0, 1]) < 0.06
+
+
+def test_gd_with_the_same_perturbation_seed_repeats_and_another_seed_differs():
+    obj, w0 = legendre_objective(), np.zeros(31)
+    run = lambda seed: gd(obj, w0, steps=5000, perturbation=Perturbation(1000, 0.6, seed=seed)).final
+    np.testing.assert_array_equal(run(3), run(3))
+    assert not np.allclose(run(3), run(4))
+
+
+def test_perturbed_gd_returns_to_zero_loss_while_the_null_space_keeps_the_noise():
+    """Section 4.1, predictions 1 and 2, on the degenerate Figure 4 problem."""
+    obj = legendre_objective()
+    Phi, y = np.asarray(obj._inputs), np.asarray(obj.data.y)
+    w_pinv = np.linalg.pinv(Phi) @ y
+    pert, every, steps = Perturbation(40_000, 0.6, seed=5), 40_000, 200_000
+    traj = gd(obj, w_pinv, lr=0.2, steps=steps, record_every=every, perturbation=pert)
+    assert traj.status == "success" and traj.info["perturbations_applied"] == 4
+    assert np.all(traj.metrics["train_loss"] < 1e-18)  # recorded just before each perturbation, and at the end
+    to_null = null_projector(obj)
+    total_noise = sum(pert.noise(k, w_pinv) for k in range(1, 5))
+    for i in range(1, traj.n_points):
+        expected_null = sum(pert.noise(k, w_pinv) for k in range(1, i)) @ to_null if i > 1 else np.zeros(31)
+        np.testing.assert_allclose(traj.w[i] @ to_null, expected_null, atol=1e-10)
+    np.testing.assert_allclose(traj.final @ to_null, total_noise @ to_null, atol=1e-10)
+    np.testing.assert_allclose(traj.final - traj.final @ to_null, w_pinv, atol=1e-8)  # the row space returns
+    assert np.all(np.diff(traj.metrics["norm"][1:]) != 0) and traj.metrics["norm"][-1] > traj.metrics["norm"][0]
+
+
+# --------------------------------------------------------------------------- SGD
+def reference_sgd(obj, w0, lr, steps, batch_size, seed):
+    """The documented sampling, written out: reshuffle each epoch, sorted consecutive batches, sub-Objectives."""
+    rng = np.random.default_rng(seed)
+    X, y = np.asarray(obj.data.X), np.asarray(obj.data.y)
+    W = np.atleast_2d(np.array(w0, dtype=float))
+    m, n = W.shape[0], X.shape[0]
+    position, order = n, None
+    for _ in range(steps):
+        if position >= n:
+            order, position = rng.permuted(np.tile(np.arange(n), (m, 1)), axis=1), 0
+        idx = np.sort(order[:, position:position + batch_size], axis=1)
+        position = min(position + batch_size, n)
+        for r in range(m):
+            sub = gf.Objective(obj.model, gf.Dataset(X[idx[r]], y[idx[r]]), loss=obj.loss, weight_decay=obj.weight_decay)
+            W[r] = W[r] - lr * sub.grad(W[r])
+    return W if np.ndim(w0) == 2 else W[0]
+
+
+@pytest.mark.parametrize("batch", [False, True])
+def test_sgd_follows_the_documented_minibatch_sampling(batch):
+    obj = gf.Objective(mlp_objective().model, gf.data.linear_teacher(), weight_decay=0.01)
+    w0 = np.stack([obj.init(seed=s, scale=0.5) for s in range(2)]) if batch else obj.init(seed=0, scale=0.5)
+    traj = sgd(obj, w0, lr=0.05, steps=23, batch_size=7, seed=3, record_every=10)
+    np.testing.assert_array_equal(traj.t, [0, 10, 20, 23])
+    np.testing.assert_allclose(traj.final, reference_sgd(obj, w0, 0.05, 23, 7, 3), rtol=1e-12, atol=1e-14)
+    assert traj.method == "sgd" and traj.info["batch_size"] == 7
+
+
+def test_sgd_with_the_whole_data_set_as_batch_equals_gd():
+    obj = mlp_objective()
+    w0, pert = obj.init(seed=4, scale=0.5), Perturbation(30, 0.05)
+    a = sgd(obj, w0, lr=0.1, steps=100, batch_size=obj.data.n, record_every=25, perturbation=pert)
+    b = gd(obj, w0, lr=0.1, steps=100, record_every=25, perturbation=pert, method="iterate")
+    np.testing.assert_array_equal(a.w, b.w)
+    np.testing.assert_array_equal(a.loss, b.loss)
+
+
+def test_sgd_is_seeded():
+    obj = mlp_objective()
+    w0 = obj.init(seed=0, scale=0.5)
+    run = lambda seed: sgd(obj, w0, lr=0.05, steps=60, batch_size=4, seed=seed).final
+    np.testing.assert_array_equal(run(1), run(1))
+    assert not np.allclose(run(1), run(2))
+
+
+def test_sgd_divergence_is_reported():
+    obj = legendre_objective()
+    traj = sgd(obj, obj.init(seed=0), lr=500.0, steps=2000, batch_size=3, record_every=10)
+    assert traj.status == "diverged" and "λ_max" in traj.message and np.isfinite(traj.w).all()
+
+
+# --------------------------------------------------------------------------- progress
+def test_progress_bar_can_be_forced_on_and_off(capsys):
+    obj = small_quadratic()
+    gd(obj, np.zeros(4), steps=300, record_every=100, progress=True, method="iterate")
+    assert "GD" in capsys.readouterr().err
+    gd(obj, np.zeros(4), steps=300, record_every=100, progress=False, method="iterate")
+    assert capsys.readouterr().err == ""
+
+
+# --------------------------------------------------------------------------- validation
+@pytest.mark.parametrize("kwargs, error, match", [
+    ({"w0": np.zeros(5)}, ValueError, r"`w0` must have shape \(4,\) or \(m, 4\).*got shape \(5,\)"),
+    ({"w0": np.zeros((2, 3, 4))}, ValueError, r"`w0` must have shape"),
+    ({"w0": np.array([0.0, np.nan, 0.0, 0.0])}, ValueError, r"`w0` must be finite"),
+    ({"w0": "zeros"}, TypeError, r"`w0`"),
+    ({"lr": 0.0}, ValueError, r"`lr` must be a positive step size.*got 0.0"),
+    ({"lr": -0.1}, ValueError, r"`lr` must be a positive"),
+    ({"lr": "big"}, TypeError, r"`lr` must be a real number"),
+    ({"steps": 0}, ValueError, r"`steps` must be an integer >= 1.*got 0"),
+    ({"steps": 2.5}, TypeError, r"`steps` must be an integer"),
+    ({"record_every": 0}, ValueError, r"`record_every` must be an integer >= 1"),
+    ({"method": "newton"}, ValueError, r"`method` must be one of 'auto', 'iterate', 'quadratic'; got 'newton'"),
+    ({"perturbation": 0.6}, TypeError, r"`perturbation` must be None or a gradflow.Perturbation"),
+    ({"progress": "yes"}, TypeError, r"`progress` must be True or False"),
+])
+def test_gd_validates_its_inputs(kwargs, error, match):
+    args = {"obj": small_quadratic(), "w0": np.zeros(4), "steps": 10} | kwargs
+    with pytest.raises(error, match=match):
+        gd(**args)
+
+
+def test_gd_refuses_a_non_objective_and_the_quadratic_method_on_a_nonquadratic_loss():
+    with pytest.raises(TypeError, match=r"`obj` must be a gradflow.Objective"):
+        gd(lambda w: w, np.zeros(3))
+    obj = mlp_objective()
+    with pytest.raises(ValueError, match=r"`method` 'quadratic' needs a quadratic objective"):
+        gd(obj, obj.init(), steps=10, method="quadratic")
+    assert set(METHODS) == {"auto", "iterate", "quadratic"}
+
+
+@pytest.mark.parametrize("batch_size, error, match", [
+    (10, ValueError, r"`batch_size` must be between 1 and the number of training samples n = 8; got 10"),
+    (0, ValueError, r"`batch_size` must be between 1"),
+    (2.0, TypeError, r"`batch_size` must be an integer"),
+])
+def test_sgd_validates_batch_size(batch_size, error, match):
+    with pytest.raises(error, match=match):
+        sgd(small_quadratic(), np.zeros(4), steps=5, batch_size=batch_size)
+
+
+def test_sgd_validates_its_seed_and_step_size():
+    with pytest.raises(ValueError, match=r"`seed` must be a non-negative integer"):
+        sgd(small_quadratic(), np.zeros(4), steps=5, seed=-1)
+    with pytest.raises(ValueError, match=r"`lr` must be a positive"):
+        sgd(small_quadratic(), np.zeros(4), lr=0, steps=5)
+
+
+@pytest.mark.parametrize("kwargs, error, match", [
+    ({"every": 0, "sigma": 0.6}, ValueError, r"`every` must be an integer >= 1"),
+    ({"every": 1.5, "sigma": 0.6}, TypeError, r"`every` must be an integer"),
+    ({"every": 10, "sigma": -0.6}, ValueError, r"`sigma` must be a standard deviation >= 0"),
+    ({"every": 10, "sigma": float("nan")}, ValueError, r"`sigma` must be finite"),
+    ({"every": 10, "sigma": 0.6, "relative": 1}, TypeError, r"`relative` must be True or False"),
+    ({"every": 10, "sigma": 0.6, "seed": -2}, ValueError, r"`seed` must be a non-negative integer"),
+])
+def test_perturbation_validates_its_fields(kwargs, error, match):
+    with pytest.raises(error, match=match):
+        Perturbation(**kwargs)
+
+
+def test_perturbation_is_frozen_and_a_relative_one_needs_the_layer_shapes():
+    p = Perturbation(10, 0.25, relative=True)
+    with pytest.raises(AttributeError):
+        p.sigma = 1.0
+    with pytest.raises(ValueError, match=r"`parameter_shapes` is needed"):
+        p.noise(1, np.ones(4))

@@ -1,0 +1,332 @@
+"""The gradient-flow ODE: every method against expm on linear flows, orders of convergence, scipy step by step."""
+
+import numba
+import numpy as np
+import pytest
+import scipy.integrate
+import scipy.linalg
+from scipy.integrate._ivp import rk as scipy_rk
+
+import gradflow as gf
+from gradflow import _integrators, _kernels
+from gradflow.flow import GradientFlow
+from gradflow.trajectory import Trajectory
+
+COMPILED = ["dopri5", "exprb32", "bdf"]
+SCIPY = ["RK45", "RK23", "DOP853", "Radau", "BDF", "LSODA"]
+
+
+@pytest.fixture(scope="module")
+def quadratic():
+    """Feature regression with weight decay: a linear flow w' = -(H w - b), solvable by expm."""
+    data = gf.data.sine(n_train=9, n_test=20)
+    obj = gf.Objective(gf.models.FeatureRegression(gf.features.Legendre(degree=6)), data, weight_decay=0.01)
+    H = obj.hessian(np.zeros(obj.size))
+    b = -obj.grad(np.zeros(obj.size))
+    return obj, H, b
+
+
+def _exact_linear(H, b, w0, times):
+    w_star = np.linalg.solve(H, b)
+    return np.array([w_star + scipy.linalg.expm(-H * t) @ (w0 - w_star) for t in times])
+
+
+@pytest.fixture(scope="module")
+def two_parameter():
+    """L = 1/2 (w1 w2 - 1)^2: the paper's degenerate two-layer example, as a DeepLinear([1, 1, 1]) net on x = 1, y = 1."""
+    return gf.Objective(gf.models.DeepLinear([1, 1, 1]), gf.Dataset(np.ones((1, 1)), np.ones(1)))
+
+
+def test_rhs_and_jacobian_are_minus_gradient_and_hessian(quadratic):
+    obj = quadratic[0]
+    flow = gf.GradientFlow(obj)
+    w = obj.init(seed=0, scale=1.0)
+    np.testing.assert_array_equal(flow.rhs(0.0, w), -obj.grad(w))
+    np.testing.assert_array_equal(flow.jacobian(0.0, w), -obj.hessian(w))
+
+
+def test_methods_lists_every_accepted_name():
+    assert set(COMPILED + SCIPY + ["auto"]) == set(gf.GradientFlow.METHODS)
+    assert all(isinstance(text, str) and text for text in gf.GradientFlow.METHODS.values())
+
+
+@pytest.mark.parametrize("method", COMPILED + SCIPY)
+def test_every_method_matches_expm_on_a_linear_flow(quadratic, method):
+    obj, H, b = quadratic
+    w0 = obj.init(seed=1, scale=1.0)
+    times = np.linspace(0.0, 40.0, 9)
+    traj = gf.GradientFlow(obj).solve(w0, (0.0, 40.0), t_eval=times, method=method, rtol=1e-10, atol=1e-12)
+    assert traj.success, traj.message
+    np.testing.assert_allclose(traj.t, times)
+    np.testing.assert_allclose(traj.w, _exact_linear(H, b, w0, times), rtol=0, atol=1e-7)
+
+
+def test_exprb32_is_exact_for_a_quadratic_loss_in_few_steps(quadratic):
+    obj, H, b = quadratic
+    w0 = obj.init(seed=2, scale=1.0)
+    traj = gf.GradientFlow(obj).solve(w0, (0.0, 1e4), method="exprb32", rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(traj.final, _exact_linear(H, b, w0, [1e4])[0], rtol=0, atol=1e-11)
+    assert traj.info["accepted_steps"] < 20          # steps grow geometrically: no stiffness or accuracy limit
+
+
+def _fixed_step_error(step_function, obj, w0, T, steps):
+    """Global error after `steps` equal steps of `step_function` on L = 1/2 (w1 w2 - 1)^2, against DOP853 at 1e-13."""
+    k = _kernels.compiled_kernels(obj)
+    size = w0.shape[0]
+    w, f = w0.copy(), np.empty(size)
+    h = T / steps
+    for n in range(steps):
+        k.rhs(n * h, w, f, k.args)
+        w = step_function(k, n * h, w, f, h)
+    reference = scipy.integrate.solve_ivp(lambda t, y: -obj.grad(y), (0, T), w0, method="DOP853", rtol=1e-13, atol=1e-15)
+    return np.max(np.abs(w - reference.y[:, -1]))
+
+
+def _dopri(k, t, w, f, h):
+    size = w.shape[0]
+    K, w_new, error = np.empty((7, size)), np.empty(size), np.empty(size)
+    _integrators._dopri_step(k.rhs, k.args, t, w, f, h, K, w_new, error)
+    return w_new
+
+
+def _exprb(k, t, w, f, h):
+    size = w.shape[0]
+    J = np.empty((size, size))
+    k.jac(t, w, J, k.args)
+    eigenvalues, Q, Qt = _integrators._symmetric_eigen(J)
+    w_new, error = np.empty(size), np.empty(size)
+    _integrators._exprb_step(k.rhs, k.args, t, w, f, J, eigenvalues, Q, Qt, h, w_new, error)
+    return w_new
+
+
+@pytest.mark.parametrize("step_function, order", [(_dopri, 5), (_exprb, 3)])
+def test_observed_order_of_convergence(two_parameter, step_function, order):
+    w0 = np.array([0.3, 1.4])
+    errors = [_fixed_step_error(step_function, two_parameter, w0, 2.0, steps) for steps in (16, 32, 64)]
+    observed = np.log2(np.array(errors[:-1]) / np.array(errors[1:]))
+    # at least the nominal order (a wrong coefficient drops it to 1 or 2); Dormand-Prince often does better here
+    assert np.all(observed > order - 0.35), observed
+
+
+def test_dopri5_order_against_expm_on_a_linear_flow(quadratic):
+    obj, H, b = quadratic
+    w0 = obj.init(seed=3, scale=1.0)
+    k = _kernels.compiled_kernels(obj)
+    exact = _exact_linear(H, b, w0, [5.0])[0]
+    errors = []
+    for steps in (20, 40):
+        w, f, h = w0.copy(), np.empty(obj.size), 5.0 / steps
+        for n in range(steps):
+            k.rhs(0.0, w, f, k.args)
+            w = _dopri(k, n * h, w, f, h)
+        errors.append(np.max(np.abs(w - exact)))
+    assert abs(np.log2(errors[0] / errors[1]) - 5) < 0.35
+
+
+def test_one_dopri5_step_equals_scipy_rk45_step(two_parameter):
+    k = _kernels.compiled_kernels(two_parameter)
+    w, f, h = np.array([0.2, -0.7]), np.empty(2), 0.137
+    k.rhs(0.0, w, f, k.args)
+    K_ours, w_new, error = np.empty((7, 2)), np.empty(2), np.empty(2)
+    _integrators._dopri_step(k.rhs, k.args, 0.0, w, f, h, K_ours, w_new, error)
+    K = np.empty((7, 2))
+    y_new, f_new = scipy_rk.rk_step(lambda t, y: -two_parameter.grad(y), 0.0, w, f.copy(), h,
+                                    scipy_rk.RK45.A, scipy_rk.RK45.B, scipy_rk.RK45.C, K)
+    np.testing.assert_allclose(w_new, y_new, rtol=1e-15, atol=1e-16)
+    # scipy's E is b_hat - b, ours b - b_hat: the same error estimate with the opposite sign
+    np.testing.assert_allclose(error, -(K.T @ scipy_rk.RK45.E) * h, rtol=1e-12, atol=1e-17)
+    np.testing.assert_allclose(K_ours[6], f_new, rtol=1e-15)
+
+
+@pytest.mark.parametrize("method", COMPILED)
+def test_compiled_methods_agree_with_dop853_on_the_figure_8_network(method):
+    obj = gf.Objective(gf.models.DeepLinear([31, 2, 1]), gf.data.linear_teacher())
+    flow = gf.GradientFlow(obj)
+    w0 = obj.init(seed=0, scale=0.3)
+    times = np.linspace(0, 50, 11)
+    reference = flow.solve(w0, (0, 50), t_eval=times, method="DOP853", rtol=1e-12, atol=1e-14)
+    traj = flow.solve(w0, (0, 50), t_eval=times, method=method, rtol=1e-8, atol=1e-10)
+    assert traj.success
+    np.testing.assert_allclose(traj.w, reference.w, rtol=0, atol=2e-6)
+    assert np.all(np.diff(traj.loss) <= 0)                     # L decreases along the flow
+    assert "warning" not in traj.message
+
+
+def test_auto_uses_the_compiled_stiff_method_when_kernels_exist(two_parameter):
+    traj = gf.GradientFlow(two_parameter).solve(np.array([0.1, 0.2]), (0, 50), rtol=1e-8, atol=1e-10)
+    assert traj.method == "bdf"
+    assert abs(traj.final[0] * traj.final[1] - 1) < 1e-6     # it lands on the hyperbola of minima w1 w2 = 1
+
+
+def test_stiff_scipy_methods_get_the_exact_jacobian(quadratic):
+    obj = quadratic[0]
+    traj = gf.GradientFlow(obj).solve(obj.init(seed=0, scale=1.0), (0, 10), method="Radau")
+    assert traj.info["njev"] >= 1
+
+
+def test_ensemble_equals_one_run_at_a_time(two_parameter):
+    flow = gf.GradientFlow(two_parameter)
+    W0 = np.random.default_rng(0).uniform(-1.5, 1.5, size=(6, 2))
+    times = np.linspace(0, 5, 6)
+    for method in ("bdf", "dopri5", "RK45"):
+        ensemble = flow.solve_ensemble(W0, (0, 5), t_eval=times, method=method, rtol=1e-9, atol=1e-11)
+        assert ensemble.w.shape == (6, 6, 2) and ensemble.loss.shape == (6, 6)
+        assert ensemble.metrics["norm"].shape == (6, 6)
+        for i, w0 in enumerate(W0):
+            single = flow.solve(w0, (0, 5), t_eval=times, method=method, rtol=1e-9, atol=1e-11)
+            np.testing.assert_allclose(ensemble.w[:, i], single.w, rtol=1e-12, atol=1e-14)
+
+
+# ---------------------------------------------------------------- failures reported, never silent NaN
+@numba.njit(cache=True)
+def _quartic_value(w, args):
+    return -0.25 * w[0] ** 4
+
+
+@numba.njit(cache=True)
+def _quartic_grad(w, out, args):
+    out[0] = -w[0] ** 3
+
+
+@numba.njit(cache=True)
+def _quartic_hvp(w, v, out, args):
+    out[0] = -3 * w[0] ** 2 * v[0]
+
+
+@numba.njit(cache=True)
+def _quartic_rhs(t, w, out, args):
+    out[0] = w[0] ** 3
+
+
+@numba.njit(cache=True)
+def _quartic_jac(t, w, out, args):
+    out[0, 0] = 3 * w[0] ** 2
+
+
+class _BlowUp:
+    """L = -w^4 / 4, unbounded below: the flow w' = w^3 from w = 1 blows up at t = 1/2."""
+
+    size = 1
+    kernels = _kernels.Kernels(_quartic_value, _quartic_grad, _quartic_hvp, _quartic_rhs, _quartic_jac, (np.zeros(1),))
+
+    def value(self, w):
+        return -0.25 * np.asarray(w)[..., 0] ** 4
+
+    def grad(self, w):
+        return -np.asarray(w) ** 3
+
+    def hessian(self, w):
+        return np.array([[-3 * w[0] ** 2]])
+
+
+@pytest.mark.parametrize("method", COMPILED)
+def test_a_flow_that_blows_up_reports_it(method):
+    traj = gf.GradientFlow(_BlowUp()).solve(np.array([1.0]), (0, 2), method=method)
+    assert not traj.success and traj.status in ("diverged", "failed")
+    assert np.all(np.isfinite(traj.w)) and traj.t[-1] < 0.5 + 1e-5      # the true blow-up time is 1/2
+    assert "t =" in traj.message
+
+
+class _UphillGradient:
+    """A user objective with a sign bug: value 1/2 |w|^2 but 'gradient' -w, so the flow climbs."""
+
+    size = 2
+
+    def value(self, w):
+        return 0.5 * np.sum(np.asarray(w) ** 2, axis=-1)
+
+    def grad(self, w):
+        return -np.asarray(w)
+
+    def hessian(self, w):
+        return -np.eye(2)
+
+
+def test_a_loss_rising_along_the_computed_path_is_reported():
+    traj = gf.GradientFlow(_UphillGradient()).solve(np.array([1.0, 0.5]), (0, 1), method="RK45", rtol=1e-8)
+    assert traj.loss[-1] > traj.loss[0]
+    assert "rose by" in traj.message and "Lyapunov" in traj.message
+
+
+def test_a_correct_flow_carries_no_lyapunov_warning(two_parameter):
+    traj = gf.GradientFlow(two_parameter).solve(np.array([0.1, 0.2]), (0, 20), method="RK45", rtol=1e-8)
+    assert np.all(np.diff(traj.loss) <= 1e-12) and "warning" not in traj.message
+
+
+def test_a_terminal_event_stops_the_flow(two_parameter):
+    def small_loss(t, w):
+        return 0.5 * (w[0] * w[1] - 1) ** 2 - 1e-4
+    small_loss.terminal = True
+    traj = gf.GradientFlow(two_parameter).solve(np.array([0.1, 0.2]), (0, 50), events=small_loss)
+    assert traj.status == "terminated" and traj.success
+    assert traj.loss[-1] == pytest.approx(1e-4, rel=1e-3)
+    assert len(traj.t_events[0]) == 1
+
+
+# ------------------------------------------------------------------------------ bad input
+@pytest.mark.parametrize("kwargs, error, match", [
+    ({"w0": np.zeros(3)}, ValueError, r"`w0` must have shape \(2,\)"),
+    ({"w0": np.array([np.nan, 1.0])}, ValueError, "`w0` must be finite"),
+    ({"t_span": (1.0, 0.0)}, ValueError, "`t_span` must be increasing"),
+    ({"t_span": 5.0}, TypeError, "`t_span` must be a pair"),
+    ({"t_eval": [0.0, 2.0, 1.0]}, ValueError, "`t_eval` must be sorted"),
+    ({"t_eval": [0.0, 20.0]}, ValueError, "`t_eval` must lie within t_span"),
+    ({"method": "euler"}, ValueError, r"`method` must be one of 'auto', 'dopri5'.*'LSODA'; got 'euler'"),
+    ({"rtol": 0.0}, ValueError, "`rtol` must be > 0"),
+    ({"events": 3}, TypeError, r"`events\[0\]` must be a callable"),
+    ({"events": lambda t, w: w[0], "method": "bdf"}, ValueError, "`events` need a scipy method"),
+])
+def test_solve_validates_its_input(two_parameter, kwargs, error, match):
+    arguments = {"w0": np.array([0.1, 0.2]), "t_span": (0.0, 10.0)}
+    arguments.update(kwargs)
+    with pytest.raises(error, match=match):
+        gf.GradientFlow(two_parameter).solve(**arguments)
+
+
+def test_compiled_methods_need_compiled_kernels():
+    xps = pytest.importorskip("array_api_strict")
+    data = gf.Dataset(xps.asarray([[1.0]]), xps.asarray([1.0]))
+    obj = gf.Objective(gf.models.DeepLinear([1, 1, 1]), data)
+    flow = gf.GradientFlow(obj)
+    assert flow.kernels is None
+    with pytest.raises(ValueError, match="`method` 'bdf' needs compiled kernels"):
+        flow.solve(np.array([0.1, 0.2]), (0, 1), method="bdf")
+    traj = flow.solve(np.array([0.1, 0.2]), (0, 1))         # auto falls back to scipy with the exact Jacobian
+    assert traj.method == "LSODA" and traj.success
+
+
+def test_solve_ensemble_validates_w0(two_parameter):
+    with pytest.raises(ValueError, match=r"`W0` must have shape \(m, 2\)"):
+        gf.GradientFlow(two_parameter).solve_ensemble(np.zeros(2), (0, 1))
+
+
+def test_gradient_flow_refuses_a_non_objective():
+    with pytest.raises(TypeError, match="`obj` must be a gradflow.Objective"):
+        gf.GradientFlow("loss")
+
+
+# ------------------------------------------------------------------------------ trajectories on disk
+def test_trajectory_round_trips_through_disk(tmp_path, two_parameter):
+    traj = gf.GradientFlow(two_parameter).solve(np.array([0.1, 0.2]), (0, 5), t_eval=np.linspace(0, 5, 7))
+    path = traj.save(tmp_path / "run")
+    assert path.name == "run.npz" and [p.name for p in tmp_path.iterdir()] == ["run.npz"]
+    back = Trajectory.load(path)
+    np.testing.assert_array_equal(back.w, traj.w)
+    np.testing.assert_array_equal(back.t, traj.t)
+    np.testing.assert_array_equal(back.metrics["norm"], traj.metrics["norm"])
+    assert (back.status, back.message, back.method, back.nfev) == (traj.status, traj.message, traj.method, traj.nfev)
+
+
+def test_an_interrupted_save_leaves_no_file(tmp_path, monkeypatch, two_parameter):
+    traj = gf.GradientFlow(two_parameter).solve(np.array([0.1, 0.2]), (0, 1))
+    traj.save(tmp_path / "run.npz")
+    before = (tmp_path / "run.npz").read_bytes()
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(np, "savez_compressed", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        traj.save(tmp_path / "run.npz")
+    assert [p.name for p in tmp_path.iterdir()] == ["run.npz"]          # no temporary file left behind
+    assert (tmp_path / "run.npz").read_bytes() == before                # the old file is intact
