@@ -8,7 +8,7 @@ except the namespaces re-exported below (``gf.data``, ``gf.features``,
 ``gf.activations``, ``gf.models``, ``gf.losses``).
 """
 
-from . import activations, data, features, losses, models
+from . import activations, data, features, losses, models, symbolic
 from .data import Dataset
 from .descent import Perturbation, gd, sgd
 from .flow import GradientFlow
@@ -18,6 +18,6 @@ from .trajectory import Trajectory
 __version__ = "0.1.0"
 
 __all__ = [
-    "__version__", "activations", "data", "features", "losses", "models", "Dataset", "Objective",
+    "__version__", "activations", "data", "features", "losses", "models", "symbolic", "Dataset", "Objective",
     "GradientFlow", "Trajectory", "gd", "sgd", "Perturbation",
 ]

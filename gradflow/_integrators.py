@@ -50,7 +50,7 @@ from __future__ import annotations
 import numba
 import numpy as np
 
-from ._kernels import kernel_types, specialize
+from ._kernels import specialize
 
 SUCCESS, DIVERGED, STEP_UNDERFLOW, TOO_MANY_STEPS = 0, 1, 2, 3
 DOPRI5, EXPRB32, BDF = 0, 1, 2
@@ -190,23 +190,23 @@ def _exprb_step(rhs, args, t, w, f0, J, eigenvalues, Q, Qt, h, w_new, error):
 
 # --------------------------------------------------------------------- the driver
 def run(method, kernels, w0, t0, tf, t_eval, rtol, atol, max_steps):
-    """Integrate with the compiled ``method`` (DOPRI5, EXPRB32 or BDF) and ``kernels`` (see :mod:`gradflow._kernels`).
+    """Integrate with the compiled ``method`` (DOPRI5, EXPRB32 or BDF) and bound ``kernels`` (``_kernels.bind``).
 
     Returns ``(ts, ws, status, nfev, njev, accepted, rejected)``: with an empty
     ``t_eval`` every accepted step, otherwise the solution at each time of
     ``t_eval`` (sorted, in [t0, tf]) reached before a failure.
     """
     driver = integrate_bdf if method == BDF else integrate_one_step
-    specialize(driver, kernels, _signature(kernels, ensemble=False))
+    specialize(driver, _signature(kernels, ensemble=False))
     return driver(method, kernels.rhs, kernels.jac, kernels.args, w0, t0, tf, t_eval, rtol, atol, max_steps)
 
 
 def run_ensemble(method, kernels, W0, t0, tf, t_eval, rtol, atol, max_steps, out, status, nfev, n_points):
     """:func:`run` from every row of ``W0`` in parallel; fills ``out[:, i, :]`` at ``t_eval`` and the per-run arrays."""
     driver = integrate_bdf if method == BDF else integrate_one_step
-    specialize(driver, kernels, _signature(kernels, ensemble=False))
+    specialize(driver, _signature(kernels, ensemble=False))
     ensemble = ensemble_bdf if method == BDF else ensemble_one_step
-    specialize(ensemble, kernels, _signature(kernels, ensemble=True))
+    specialize(ensemble, _signature(kernels, ensemble=True))
     ensemble(method, kernels.rhs, kernels.jac, kernels.args, W0, t0, tf, t_eval, rtol, atol, max_steps, out, status,
              nfev, n_points)
 
@@ -214,7 +214,7 @@ def run_ensemble(method, kernels, W0, t0, tf, t_eval, rtol, atol, max_steps, out
 def _signature(kernels, ensemble):
     f64, i64 = numba.types.float64, numba.types.int64
     vector, matrix = numba.types.float64[::1], numba.types.float64[:, ::1]
-    types = kernel_types(kernels)
+    types = kernels.types
     head = (i64, types.rhs, types.jac, types.args)
     if ensemble:
         counts = numba.types.int64[::1]

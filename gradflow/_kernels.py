@@ -31,12 +31,14 @@ import collections
 
 import numba
 import numpy as np
+from numba.core.types.function_type import WrapperAddressProtocol
+from numba.experimental.function_type import _get_wrapper_address
 
 from . import _backend
 from .activations import Linear, Polynomial, ReLU, Tanh
 from .models import Network
 
-__all__ = ["Kernels", "compiled_kernels", "network_args", "kernel_types", "specialize"]
+__all__ = ["Kernels", "BoundKernels", "compiled_kernels", "network_args", "kernel_types", "bind", "specialize"]
 
 #: The kernels of one objective and the ``args`` to pass them.
 Kernels = collections.namedtuple("Kernels", "value grad hvp rhs jac args")
@@ -63,6 +65,9 @@ def compiled_kernels(obj) -> Kernels | None:
 
 #: The numba types of a kernel family: its ``args`` and each kernel as a first-class function.
 KernelTypes = collections.namedtuple("KernelTypes", "args value grad hvp rhs jac")
+#: Kernels bound for compiled loops: ``types``, each kernel as a function pointer, and ``args``.
+BoundKernels = collections.namedtuple("BoundKernels", "types value grad hvp rhs jac args")
+_KERNEL_NAMES = ("value", "grad", "hvp", "rhs", "jac")
 
 
 def kernel_types(kernels: Kernels) -> KernelTypes:
@@ -79,27 +84,49 @@ def kernel_types(kernels: Kernels) -> KernelTypes:
     return KernelTypes(args=args, **{name: numba.types.FunctionType(sig) for name, sig in signatures.items()})
 
 
+class _FunctionPointer(WrapperAddressProtocol):
+    """A compiled kernel as a typed function pointer (numba's wrapper address protocol).
+
+    Numba keys a dispatcher argument on its identity, which changes from
+    process to process and would defeat the disk cache of every compiled loop
+    that takes kernels as arguments; converting a dispatcher to a
+    ``FunctionType`` on each call costs milliseconds.  A pointer typed by its
+    signature avoids both: loops are compiled once per kernel family and
+    cached, and calls pass the pointer as it is.
+    """
+
+    def __init__(self, dispatcher, function_type):
+        dispatcher.compile(function_type.signature.args)
+        self._signature = function_type.signature
+        self._address = _get_wrapper_address(dispatcher, self._signature)
+        self._dispatcher = dispatcher          # keeps the compiled code alive
+
+    def __wrapper_address__(self):
+        return self._address
+
+    def signature(self):
+        return self._signature
+
+
+def bind(kernels: Kernels) -> BoundKernels:
+    """``kernels`` as typed function pointers, ready to pass to compiled loops (see :func:`specialize`)."""
+    types = kernel_types(kernels)
+    pointers = {name: _FunctionPointer(getattr(kernels, name), getattr(types, name)) for name in _KERNEL_NAMES}
+    return BoundKernels(types=types, args=kernels.args, **pointers)
+
+
 _SPECIALIZED = set()
 
 
-def specialize(dispatcher, kernels: Kernels, argument_types: tuple) -> None:
-    """Compile ``dispatcher`` (a numba loop taking kernels as arguments) for ``argument_types``, or load it from disk.
+def specialize(dispatcher, argument_types: tuple) -> None:
+    """Compile ``dispatcher`` (a numba loop taking bound kernels) for ``argument_types``, or load it from disk.
 
-    Kernels must reach compiled loops typed as first-class functions
-    (``FunctionType``, see :func:`kernel_types`), never as dispatchers: numba
-    keys a dispatcher argument on its identity, which changes from process to
-    process and defeats the disk cache (``cache=True``), so every process
-    would recompile.  Compiling the loop for the explicit signature, then
-    disabling further compilation, makes numba convert the dispatchers it is
-    called with.  Each kernel is compiled for its own signature first.
+    Compiling the explicit signature, then disabling further compilation,
+    keeps numba from specializing on anything else.
     """
     key = (dispatcher, argument_types)
     if key in _SPECIALIZED:
         return
-    types = kernel_types(kernels)
-    for name in ("value", "grad", "hvp", "rhs", "jac"):
-        if getattr(types, name) in argument_types:
-            getattr(kernels, name).compile(getattr(types, name).signature.args)
     dispatcher.disable_compile(False)
     try:
         dispatcher.compile(argument_types)
@@ -181,6 +208,12 @@ def _block(buffer, args, l):
 
 
 @numba.njit(cache=True, inline="always")
+def _activations(Z, args, l):
+    """The activations of layer ``l``: the inputs themselves for ``l = 0``, else their block of ``Z``."""
+    return args[0] if l == 0 else _block(Z, args, l)
+
+
+@numba.njit(cache=True, inline="always")
 def _weights(w, args, l):
     """``W_l`` (layers counted from 1) as a 2-D view of the flat vector ``w``."""
     widths, w_off = args[2], args[3]
@@ -193,13 +226,9 @@ def _forward(w, args, A, Z):
     """Fill pre-activations ``A`` and activations ``Z``."""
     X, widths, b_off, code, coeffs = args[0], args[2], args[4], args[6], args[7]
     n = X.shape[0]
-    Z0 = _block(Z, args, 0)
-    for i in range(n):
-        for q in range(widths[0]):
-            Z0[i, q] = X[i, q]
     n_layers = widths.shape[0] - 1
     for l in range(1, n_layers + 1):
-        W, Zp, Al, Zl = _weights(w, args, l), _block(Z, args, l - 1), _block(A, args, l), _block(Z, args, l)
+        W, Zp, Al, Zl = _weights(w, args, l), _activations(Z, args, l - 1), _block(A, args, l), _block(Z, args, l)
         bo = b_off[l - 1]
         for i in range(n):
             zi = Zp[i]
@@ -282,7 +311,7 @@ def _backward(w, args, A, Z, G, out):
     n = X.shape[0]
     for l in range(widths.shape[0] - 1, 0, -1):
         n_in, n_out = widths[l - 1], widths[l]
-        W, dW, Gl, Zp = _weights(w, args, l), _weights(out, args, l), _block(G, args, l), _block(Z, args, l - 1)
+        W, dW, Gl, Zp = _weights(w, args, l), _weights(out, args, l), _block(G, args, l), _activations(Z, args, l - 1)
         bo = b_off[l - 1]
         dW[:, :] = 0.0
         if bo >= 0:
@@ -320,7 +349,7 @@ def _hvp_given_forward(w, v, args, A, Z, G, RA, RZ, RG, out):
     for l in range(1, n_layers + 1):
         n_in, n_out = widths[l - 1], widths[l]
         W, V = _weights(w, args, l), _weights(v, args, l)
-        Zp, RZp, RAl, RZl, Al = _block(Z, args, l - 1), _block(RZ, args, l - 1), _block(RA, args, l), _block(RZ, args, l), _block(A, args, l)
+        Zp, RZp, RAl, RZl, Al = _activations(Z, args, l - 1), _block(RZ, args, l - 1), _block(RA, args, l), _block(RZ, args, l), _block(A, args, l)
         bo = b_off[l - 1]
         for i in range(n):
             zi, rzi = Zp[i], RZp[i]
@@ -341,7 +370,7 @@ def _hvp_given_forward(w, v, args, A, Z, G, RA, RZ, RG, out):
     for l in range(n_layers, 0, -1):
         n_in, n_out = widths[l - 1], widths[l]
         W, V, dW = _weights(w, args, l), _weights(v, args, l), _weights(out, args, l)
-        Gl, RGl, Zp, RZp = _block(G, args, l), _block(RG, args, l), _block(Z, args, l - 1), _block(RZ, args, l - 1)
+        Gl, RGl, Zp, RZp = _block(G, args, l), _block(RG, args, l), _activations(Z, args, l - 1), _block(RZ, args, l - 1)
         bo = b_off[l - 1]
         for j in range(n_out):
             for q in range(n_in):
@@ -394,10 +423,18 @@ def _decay(w, gamma):
 
 
 # ------------------------------------------------------------ public kernels
+@numba.njit(cache=True, inline="always")
+def _buffers3(args):
+    """Three activation-sized work buffers from one allocation."""
+    size = args[5][args[5].shape[0] - 1]
+    work = np.empty(3 * size)
+    return work[:size], work[size: 2 * size], work[2 * size:]
+
+
 @numba.njit(cache=True)
 def network_value(w, args):
     """:math:`L(w)`."""
-    A, Z, G = _buffer(args), _buffer(args), _buffer(args)
+    A, Z, G = _buffers3(args)
     _forward(w, args, A, Z)
     return _loss_and_output_gradient(args, A, G) + _decay(w, args[9])
 
@@ -405,7 +442,7 @@ def network_value(w, args):
 @numba.njit(cache=True)
 def network_grad(w, out, args):
     """``out[:] =`` :math:`\\nabla L(w)`."""
-    A, Z, G = _buffer(args), _buffer(args), _buffer(args)
+    A, Z, G = _buffers3(args)
     _forward(w, args, A, Z)
     _loss_and_output_gradient(args, A, G)
     _backward(w, args, A, Z, G, out)

@@ -484,17 +484,17 @@ class _CompiledEngine:
     name = "compiled"
 
     def __init__(self, kernels, lr: float):
-        self.kernels, self.lr = kernels, lr
+        self.kernels, self.lr = _kernels.bind(kernels), lr
         self.scratch = None
+        matrix = numba.types.float64[:, ::1]
+        self.signature = (self.kernels.types.grad, matrix, matrix, numba.types.float64, numba.types.int64,
+                          self.kernels.types.args)
 
     def advance(self, W, n_steps: int):
         if self.scratch is None or self.scratch.shape != W.shape:
             self.scratch = np.empty_like(W)
         loop = _gd_steps_parallel if W.shape[0] > 1 else _gd_steps
-        types = _kernels.kernel_types(self.kernels)
-        matrix = numba.types.float64[:, ::1]
-        _kernels.specialize(loop, self.kernels, (types.grad, matrix, matrix, numba.types.float64, numba.types.int64,
-                                                  types.args))
+        _kernels.specialize(loop, self.signature)
         loop(self.kernels.grad, W, self.scratch, self.lr, n_steps, self.kernels.args)
         return W
 

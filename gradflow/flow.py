@@ -25,7 +25,7 @@ import numpy as np
 import scipy.integrate
 
 from . import _backend, _integrators
-from ._kernels import compiled_kernels
+from ._kernels import bind, compiled_kernels
 from ._validation import check_int, check_real, describe
 from .objective import Objective
 from .trajectory import Trajectory
@@ -94,6 +94,12 @@ class GradientFlow:
         self.obj = _validate_objective(obj)
         self.kernels = compiled_kernels(obj)
         self.size = int(obj.size)
+        self._bound = None
+
+    def _bound_kernels(self):
+        if self._bound is None:
+            self._bound = bind(self.kernels)
+        return self._bound
 
     # -------------------------------------------------------------- the field
     def rhs(self, t, w):
@@ -174,7 +180,7 @@ class GradientFlow:
             codes = np.zeros(m, dtype=np.int64)
             nfev = np.zeros(m, dtype=np.int64)
             reached = np.zeros(m, dtype=np.int64)
-            _integrators.run_ensemble(_COMPILED_CODES[method], self.kernels, W0, t0, tf, t_eval, rtol, atol, max_steps,
+            _integrators.run_ensemble(_COMPILED_CODES[method], self._bound_kernels(), W0, t0, tf, t_eval, rtol, atol, max_steps,
                                       out, codes, nfev, reached)
             statuses = [_STATUS_NAMES[int(c)] for c in codes]
             total_nfev = int(nfev.sum())
@@ -221,10 +227,9 @@ class GradientFlow:
         return method
 
     def _solve_compiled(self, method, w0, t0, tf, t_eval, rtol, atol, max_steps):
-        k = self.kernels
         requested = np.empty(0) if t_eval is None else t_eval
         ts, ws, code, nfev, njev, accepted, rejected = _integrators.run(
-            _COMPILED_CODES[method], k, w0, t0, tf, requested, rtol, atol, max_steps)
+            _COMPILED_CODES[method], self._bound_kernels(), w0, t0, tf, requested, rtol, atol, max_steps)
         status = _STATUS_NAMES[int(code)]
         end = ts[-1] if ts.shape[0] else t0
         message = {

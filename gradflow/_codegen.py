@@ -1,0 +1,350 @@
+r"""Code generation: a per-sample sympy loss :math:`\ell(w; x, t)` turned into numba kernels cached on disk.
+
+The symbolic layer (:mod:`gradflow.symbolic`) hands this module one scalar
+expression :math:`\ell(w; x, t)` in the ``P`` weights ``w``, the ``d`` inputs
+``x`` of one sample and its ``k_t`` targets ``t``.  The training loss is
+
+.. math::
+
+    L(w) = \frac1n \sum_{i=1}^n \ell(w; x_i, t_i) + \frac{\gamma}{2}\|w\|^2 ,
+
+so the kernels loop over the rows of the data arrays ``X`` (n, d) and ``T``
+(n, k_t) and sum; the data and :math:`\gamma` (``params[0]``) are arguments,
+never constants of the generated code, so new data or a new weight decay
+reuses the same machine code.  The per-sample gradient and the upper triangle
+of the per-sample Hessian are differentiated symbolically and shared
+subexpressions are factored out with :func:`sympy.cse`.
+
+The generated Python source is written to the cache directory (environment
+variable ``GRADFLOW_CACHE_DIR``, default ``~/.cache/gradflow``) as
+``gradflow_kernels_<key>.py``, where ``key`` hashes the expression, atomically
+(a temporary file then :func:`os.replace`), and imported with :mod:`importlib`.
+Its functions are decorated ``@numba.njit(cache=True, fastmath=FASTMATH)``, so numba keeps the
+machine code in ``__pycache__`` beside the source, and a later process that
+builds the same expression neither regenerates nor recompiles anything.
+
+Kernels of a generated module, in the calling convention of
+:mod:`gradflow._kernels` with ``args = (X, T, params)`` (all NumPy-only,
+float64, C-contiguous, shapes trusted: the caller checks them):
+
+``value(w, args) -> float``
+``grad(w, out, args)``                   writes :math:`\nabla L(w)` into ``out`` (P,)
+``hess(w, out, args)``                   writes :math:`\nabla^2 L(w)` into ``out`` (P, P)
+``hvp(w, v, out, args)``                 writes :math:`\nabla^2 L(w)\,v` (through the Hessian: O(P^2))
+``rhs(t, w, out, args)``                 writes :math:`-\nabla L(w)` (the gradient-flow vector field)
+``jac(t, w, out, args)``                 writes :math:`-\nabla^2 L(w)` (its Jacobian)
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import importlib.util
+import os
+import sys
+import tempfile
+import threading
+from pathlib import Path
+
+import sympy as sp
+from sympy.printing.pycode import PythonCodePrinter
+
+__all__ = ["CACHE_DIR_ENV", "DEFAULT_CACHE_DIR", "CODEGEN_VERSION", "SampleLoss", "cache_dir", "canonical", "load_kernels"]
+
+#: Environment variable naming the directory of generated kernels.
+CACHE_DIR_ENV = "GRADFLOW_CACHE_DIR"
+#: Directory of generated kernels when ``GRADFLOW_CACHE_DIR`` is unset.
+DEFAULT_CACHE_DIR = os.path.join("~", ".cache", "gradflow")
+#: Bumped whenever the generated code changes, so that old cache files are never reused.
+CODEGEN_VERSION = "3"
+#: numba fast-math flags of the kernels: reassociation and fused multiply-add only (no finite-math
+#: assumptions, so NaN and inf still propagate); lets LLVM vectorize the long sums of the forward pass.
+FASTMATH = {"reassoc", "contract"}
+#: File (and module) name prefix of generated kernels.
+MODULE_PREFIX = "gradflow_kernels_"
+#: Characters of the hexadecimal SHA-256 digest kept in the key.
+KEY_LENGTH = 32
+
+_DECORATOR = f"@numba.njit(cache=True, fastmath={{{', '.join(repr(f) for f in sorted(FASTMATH))}}})"
+_LOADED: dict = {}
+_LOCK = threading.Lock()
+_INDENT = "    "
+
+
+class _Printer(PythonCodePrinter):
+    """Python printer whose numbers are float literals (numba-safe; ``p/q`` could overflow int64)."""
+
+    def _print_Rational(self, expr):
+        return repr(float(expr))
+
+    def _print_Float(self, expr):
+        return repr(float(expr))
+
+    def _print_Integer(self, expr):
+        return repr(int(expr)) if abs(int(expr)) < 2**53 else repr(float(expr))
+
+
+def cache_dir() -> Path:
+    """The directory of generated kernels (``$GRADFLOW_CACHE_DIR`` or ``~/.cache/gradflow``), created if needed."""
+    path = Path(os.path.expanduser(os.environ.get(CACHE_DIR_ENV) or DEFAULT_CACHE_DIR))
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+@dataclasses.dataclass(frozen=True)
+class SampleLoss:
+    r"""A per-sample loss :math:`\ell(w; x, t)`, optionally with its network structure.
+
+    Parameters
+    ----------
+    expr : sympy.Expr
+        :math:`\ell` in ``weights``, ``inputs`` and ``targets``.
+    weights, inputs, targets : tuple of sympy.Symbol
+    outputs : tuple of sympy.Expr, optional
+        The network outputs :math:`f_c(w; x)` when :math:`\ell = V(f(w; x), t)`.
+    output_symbols : tuple of sympy.Symbol, optional
+        Symbols :math:`u_c` standing for the outputs in ``output_loss``.
+    output_loss : sympy.Expr, optional
+        :math:`V(u, t)`.  With the structure, the Hessian kernel uses
+        :math:`\nabla^2\ell = J^\top (\nabla_u^2 V) J + \sum_c \partial_{u_c} V\,\nabla^2 f_c`
+        (``J`` the output Jacobian) instead of unrolling all :math:`P(P+1)/2` entries.
+    """
+
+    expr: object
+    weights: tuple
+    inputs: tuple = ()
+    targets: tuple = ()
+    outputs: tuple | None = None
+    output_symbols: tuple | None = None
+    output_loss: object = None
+
+
+def canonical(sample: SampleLoss):
+    """``(renamed SampleLoss, key)``: symbols renamed ``w0.., x0.., t0.., u0..`` and the hash naming its kernels.
+
+    The key depends on the expressions' structure only (not on the user's
+    symbol names), on the numbers of weights, inputs and targets and on
+    :data:`CODEGEN_VERSION`.
+    """
+    rename = {s: sp.Symbol(f"w{p}") for p, s in enumerate(sample.weights)}
+    rename.update({s: sp.Symbol(f"x{j}") for j, s in enumerate(sample.inputs)})
+    rename.update({s: sp.Symbol(f"t{c}") for c, s in enumerate(sample.targets)})
+    out_rename = {}
+    if sample.outputs is not None:
+        out_rename = {s: sp.Symbol(f"u{c}") for c, s in enumerate(sample.output_symbols)}
+        out_rename.update({s: sp.Symbol(f"t{c}") for c, s in enumerate(sample.targets)})
+    renamed = SampleLoss(
+        expr=sp.sympify(sample.expr).xreplace(rename),
+        weights=tuple(sp.Symbol(f"w{p}") for p in range(len(sample.weights))),
+        inputs=tuple(sp.Symbol(f"x{j}") for j in range(len(sample.inputs))),
+        targets=tuple(sp.Symbol(f"t{c}") for c in range(len(sample.targets))),
+        outputs=None if sample.outputs is None else tuple(f.xreplace(rename) for f in sample.outputs),
+        output_symbols=None if sample.outputs is None else tuple(sp.Symbol(f"u{c}") for c in range(len(sample.outputs))),
+        output_loss=None if sample.outputs is None else sp.sympify(sample.output_loss).xreplace(out_rename),
+    )
+    parts = [CODEGEN_VERSION, str(len(renamed.weights)), str(len(renamed.inputs)), str(len(renamed.targets)),
+             sp.srepr(renamed.expr)]
+    if renamed.outputs is not None:
+        parts += [sp.srepr(f) for f in renamed.outputs] + [sp.srepr(renamed.output_loss)]
+    return renamed, hashlib.sha256("|".join(parts).encode()).hexdigest()[:KEY_LENGTH]
+
+
+def load_kernels(sample: SampleLoss, key: str):
+    """The module of compiled kernels of the canonical ``sample`` (see :func:`canonical`), generating it if needed.
+
+    Loaded modules are remembered for the life of the process; on disk the
+    source is written once, atomically, and never rewritten.
+    """
+    with _LOCK:
+        name = MODULE_PREFIX + key
+        if name in _LOADED:
+            return _LOADED[name]
+        path = cache_dir() / f"{name}.py"
+        if not path.exists():
+            _write_atomically(path, _source(sample, key))
+        spec = importlib.util.spec_from_file_location(name, path)
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[name] = module
+        try:
+            spec.loader.exec_module(module)
+        except BaseException:
+            del sys.modules[name]
+            raise
+        _LOADED[name] = module
+        return module
+
+
+def _write_atomically(path: Path, text: str) -> None:
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.stem + ".", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w") as handle:
+            handle.write(text)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+# --------------------------------------------------------------------------- source
+def _source(sample: SampleLoss, key: str) -> str:
+    """The Python source of the kernels of the canonical ``sample``."""
+    printer = _Printer({"fully_qualified_modules": True})
+    weights, n_weights = sample.weights, len(sample.weights)
+    expr = sample.expr
+    gradient = [sp.diff(expr, w) for w in weights]
+    grad_entries = [(p, g) for p, g in enumerate(gradient) if g != 0]
+
+    lines = [
+        f'"""gradflow kernels {key}: generated by gradflow._codegen (version {CODEGEN_VERSION}); do not edit."""',
+        "import math",
+        "",
+        "import numba",
+        "import numpy as np",
+        "",
+        f"P = {n_weights}",
+        "",
+    ]
+    unpack_w = [f"{_INDENT}w{p} = w[{p}]" for p in range(n_weights)]
+    unpack_row = [f"{_INDENT * 2}x{j} = X[i, {j}]" for j in range(len(sample.inputs))]
+    unpack_row += [f"{_INDENT * 2}t{c} = T[i, {c}]" for c in range(len(sample.targets))]
+
+    # value
+    assigns, (value_expr,) = _cse_block(printer, [expr], "s")
+    lines += ["", _DECORATOR, "def value(w, args):", f"{_INDENT}X, T, params = args", *unpack_w,
+              f"{_INDENT}n = X.shape[0]", f"{_INDENT}acc = 0.0", f"{_INDENT}for i in range(n):", *unpack_row, *assigns,
+              f"{_INDENT * 2}acc += {value_expr}",
+              f"{_INDENT}acc = acc / n",
+              f"{_INDENT}gamma = params[0]",
+              f"{_INDENT}if gamma != 0.0:",
+              f"{_INDENT * 2}sq = 0.0",
+              f"{_INDENT * 2}for p in range(P):",
+              f"{_INDENT * 3}sq += w[p] * w[p]",
+              f"{_INDENT * 2}acc += 0.5 * gamma * sq",
+              f"{_INDENT}return acc", ""]
+
+    # gradient
+    assigns, outs = _cse_block(printer, [g for _, g in grad_entries], "s")
+    lines += ["", _DECORATOR, "def grad(w, out, args):", f"{_INDENT}X, T, params = args", *unpack_w,
+              *[f"{_INDENT}g{p} = 0.0" for p, _ in grad_entries],
+              f"{_INDENT}n = X.shape[0]", f"{_INDENT}for i in range(n):", *unpack_row, *assigns]
+    lines += [f"{_INDENT * 2}g{p} += {text}" for (p, _), text in zip(grad_entries, outs)]
+    if not grad_entries and not unpack_row:
+        lines.append(f"{_INDENT * 2}pass")
+    lines += [f"{_INDENT}inv = 1.0 / n", f"{_INDENT}gamma = params[0]",
+              f"{_INDENT}for p in range(P):", f"{_INDENT * 2}out[p] = gamma * w[p]"]
+    lines += [f"{_INDENT}out[{p}] += g{p} * inv" for p, _ in grad_entries]
+    lines.append("")
+
+    # Hessian: accumulate the upper triangle, then scale, add gamma and mirror
+    lines += ["", _DECORATOR, "def hess(w, out, args):", f"{_INDENT}X, T, params = args", *unpack_w,
+              f"{_INDENT}for p in range(P):", f"{_INDENT * 2}for q in range(P):", f"{_INDENT * 3}out[p, q] = 0.0",
+              f"{_INDENT}n = X.shape[0]"]
+    if sample.outputs is None:
+        lines += _direct_hessian_lines(printer, grad_entries, weights, unpack_row)
+    else:
+        lines += _structured_hessian_lines(printer, sample, unpack_row)
+    lines += [f"{_INDENT}inv = 1.0 / n", f"{_INDENT}gamma = params[0]",
+              f"{_INDENT}for p in range(P):",
+              f"{_INDENT * 2}out[p, p] = out[p, p] * inv + gamma",
+              f"{_INDENT * 2}for q in range(p + 1, P):",
+              f"{_INDENT * 3}h = out[p, q] * inv",
+              f"{_INDENT * 3}out[p, q] = h",
+              f"{_INDENT * 3}out[q, p] = h", ""]
+
+    # the Hessian-vector product, and the gradient-flow vector field and its Jacobian
+    lines += ["", _DECORATOR, "def hvp(w, v, out, args):",
+              f"{_INDENT}H = np.empty((P, P))", f"{_INDENT}hess(w, H, args)",
+              f"{_INDENT}for p in range(P):", f"{_INDENT * 2}acc = 0.0",
+              f"{_INDENT * 2}for q in range(P):", f"{_INDENT * 3}acc += H[p, q] * v[q]", f"{_INDENT * 2}out[p] = acc", ""]
+    lines += ["", _DECORATOR, "def rhs(t, w, out, args):",
+              f"{_INDENT}grad(w, out, args)",
+              f"{_INDENT}for p in range(P):", f"{_INDENT * 2}out[p] = -out[p]", ""]
+    lines += ["", _DECORATOR, "def jac(t, w, out, args):",
+              f"{_INDENT}hess(w, out, args)",
+              f"{_INDENT}for p in range(P):", f"{_INDENT * 2}for q in range(P):", f"{_INDENT * 3}out[p, q] = -out[p, q]", ""]
+    return "\n".join(lines) + "\n"
+
+
+def _direct_hessian_lines(printer, grad_entries, weights, unpack_row) -> list:
+    """Loop body with every nonzero upper-triangle entry of the per-sample Hessian unrolled (small ``P``)."""
+    entries = []
+    for p, g in grad_entries:
+        for q in range(p, len(weights)):
+            h = sp.diff(g, weights[q])
+            if h != 0:
+                entries.append(((p, q), h))
+    assigns, outs = _cse_block(printer, [h for _, h in entries], "s")
+    lines = [f"{_INDENT}for i in range(n):", *unpack_row, *assigns]
+    lines += [f"{_INDENT * 2}out[{p}, {q}] += {text}" for ((p, q), _), text in zip(entries, outs)]
+    if not entries and not unpack_row:
+        lines.append(f"{_INDENT * 2}pass")
+    return lines
+
+
+def _structured_hessian_lines(printer, sample: SampleLoss, unpack_row) -> list:
+    r"""Loop body of :math:`\nabla^2\ell = J^\top (\nabla_u^2 V) J + \sum_c \partial_{u_c}V\,\nabla^2 f_c`.
+
+    ``J`` (K, P) is written into a scratch array (only its nonzero entries,
+    the zeros stay), the Gauss-Newton part is a loop, and only the nonzero
+    upper-triangle entries of :math:`\sum_c g_c \nabla^2 f_c` are unrolled.
+    """
+    weights, outputs, u = sample.weights, sample.outputs, sample.output_symbols
+    K, P = len(outputs), len(weights)
+    jac_entries = []
+    second = {}
+    for c, f in enumerate(outputs):
+        for p, w in enumerate(weights):
+            d = sp.diff(f, w)
+            if d == 0:
+                continue
+            jac_entries.append(((c, p), d))
+            for q in range(p, P):
+                h = sp.diff(d, weights[q])
+                if h != 0:
+                    second.setdefault((p, q), []).append((c, h))
+    g_syms = [sp.Symbol(f"g{c}") for c in range(K)]
+    second_exprs = [sp.Add(*[g_syms[c] * h for c, h in terms]) for terms in second.values()]
+    assigns, outs = _cse_block(printer, list(outputs) + [d for _, d in jac_entries], "s")
+    f_texts, jac_texts = outs[:K], outs[K:]
+    second_assigns, second_texts = _cse_block(printer, second_exprs, "h")
+    V = sample.output_loss
+    gV = [sp.diff(V, uc) for uc in u]
+    HV = [sp.diff(gV[c], u[e]) for c in range(K) for e in range(K)]
+    v_assigns, v_outs = _cse_block(printer, gV + HV, "r")
+
+    lines = [f"{_INDENT}J = np.zeros(({K}, P))", f"{_INDENT}M = np.empty(({K}, P))", f"{_INDENT}HV = np.empty(({K}, {K}))",
+             f"{_INDENT}for i in range(n):", *unpack_row, *assigns]
+    lines += [f"{_INDENT * 2}u{c} = {text}" for c, text in enumerate(f_texts)]
+    lines += [f"{_INDENT * 2}J[{c}, {p}] = {text}" for ((c, p), _), text in zip(jac_entries, jac_texts)]
+    lines += v_assigns
+    lines += [f"{_INDENT * 2}g{c} = {v_outs[c]}" for c in range(K)]
+    lines += [f"{_INDENT * 2}HV[{c}, {e}] = {v_outs[K + c * K + e]}" for c in range(K) for e in range(K)]
+    lines += second_assigns
+    lines += [f"{_INDENT * 2}out[{p}, {q}] += {text}" for (p, q), text in zip(second, second_texts)]
+    lines += [
+        f"{_INDENT * 2}for c in range({K}):",
+        f"{_INDENT * 3}for q in range(P):",
+        f"{_INDENT * 4}acc = 0.0",
+        f"{_INDENT * 4}for e in range({K}):",
+        f"{_INDENT * 5}acc += HV[c, e] * J[e, q]",
+        f"{_INDENT * 4}M[c, q] = acc",
+        f"{_INDENT * 2}for p in range(P):",
+        f"{_INDENT * 3}for q in range(p, P):",
+        f"{_INDENT * 4}acc = 0.0",
+        f"{_INDENT * 4}for c in range({K}):",
+        f"{_INDENT * 5}acc += J[c, p] * M[c, q]",
+        f"{_INDENT * 4}out[p, q] += acc",
+    ]
+    return lines
+
+
+def _cse_block(printer, exprs, prefix):
+    """``(assignment lines, printed outputs)`` of ``exprs`` after common-subexpression elimination."""
+    if not exprs:
+        return [], []
+    replacements, reduced = sp.cse(exprs, symbols=sp.numbered_symbols(prefix), order="none")
+    assigns = [f"{_INDENT * 2}{printer.doprint(sym)} = {printer.doprint(value)}" for sym, value in replacements]
+    return assigns, [printer.doprint(e) for e in reduced]
