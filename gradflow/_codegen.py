@@ -42,12 +42,13 @@ import hashlib
 import importlib.util
 import os
 import sys
-import tempfile
 import threading
 from pathlib import Path
 
 import sympy as sp
 from sympy.printing.pycode import PythonCodePrinter
+
+from ._files import atomic_write
 
 __all__ = ["CACHE_DIR_ENV", "DEFAULT_CACHE_DIR", "CODEGEN_VERSION", "SampleLoss", "cache_dir", "canonical", "load_kernels"]
 
@@ -161,7 +162,8 @@ def load_kernels(sample: SampleLoss, key: str):
             return _LOADED[name]
         path = cache_dir() / f"{name}.py"
         if not path.exists():
-            _write_atomically(path, _source(sample, key))
+            source = _source(sample, key)
+            atomic_write(path, lambda handle: handle.write(source), mode="w")
         spec = importlib.util.spec_from_file_location(name, path)
         module = importlib.util.module_from_spec(spec)
         sys.modules[name] = module
@@ -172,20 +174,6 @@ def load_kernels(sample: SampleLoss, key: str):
             raise
         _LOADED[name] = module
         return module
-
-
-def _write_atomically(path: Path, text: str) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.stem + ".", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w") as handle:
-            handle.write(text)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
 
 
 # --------------------------------------------------------------------------- source

@@ -121,6 +121,45 @@ def _initial_step(rhs, args, t0, w0, f0, order, rtol, atol, span):
     return min(100 * h0, h1, span)
 
 
+@numba.njit(cache=True)
+def _start_output(t_eval, t0, w0):
+    """Output buffers and the requested times at or before t0: ``(ts, ws, n_out, next_eval)``.
+
+    With no requested times the buffers grow (see :func:`_append`) and hold
+    every accepted step, starting with (t0, w0).
+    """
+    dense = t_eval.shape[0] > 0
+    capacity = t_eval.shape[0] if dense else 1024
+    ts = np.empty(capacity)
+    ws = np.empty((capacity, w0.shape[0]))
+    n_out, next_eval = 0, 0
+    if dense:
+        while next_eval < t_eval.shape[0] and t_eval[next_eval] <= t0:
+            ts[n_out] = t_eval[next_eval]
+            ws[n_out] = w0
+            n_out += 1
+            next_eval += 1
+    else:
+        ts[0] = t0
+        ws[0] = w0
+        n_out = 1
+    return ts, ws, n_out, next_eval
+
+
+@numba.njit(cache=True)
+def _append(ts, ws, n_out, t, w):
+    """Append (t, w) to the growing output buffers; returns them (reallocated when full) and the new count."""
+    if n_out == ts.shape[0]:
+        ts_big = np.empty(2 * n_out)
+        ws_big = np.empty((2 * n_out, ws.shape[1]))
+        ts_big[:n_out] = ts[:n_out]
+        ws_big[:n_out] = ws[:n_out]
+        ts, ws = ts_big, ws_big
+    ts[n_out] = t
+    ws[n_out] = w
+    return ts, ws, n_out + 1
+
+
 # ------------------------------------------------------------------ Dormand–Prince
 @numba.njit(cache=True)
 def _dopri_step(rhs, args, t, w, f0, h, K, w_new, error):
@@ -227,21 +266,7 @@ def integrate_one_step(method, rhs, jac, args, w0, t0, tf, t_eval, rtol, atol, m
     """The driver of the one-step methods DOPRI5 and EXPRB32 (see :func:`integrator`)."""
     size = w0.shape[0]
     dense = t_eval.shape[0] > 0
-    capacity = t_eval.shape[0] if dense else 1024
-    ts = np.empty(capacity)
-    ws = np.empty((capacity, size))
-    n_out = 0
-    next_eval = 0
-    if dense:
-        while next_eval < t_eval.shape[0] and t_eval[next_eval] <= t0:
-            ts[n_out] = t_eval[next_eval]
-            ws[n_out] = w0
-            n_out += 1
-            next_eval += 1
-    else:
-        ts[0] = t0
-        ws[0] = w0
-        n_out = 1
+    ts, ws, n_out, next_eval = _start_output(t_eval, t0, w0)
     t = t0
     w = w0.copy()
     f0 = np.empty(size)
@@ -315,16 +340,7 @@ def integrate_one_step(method, rhs, jac, args, w0, t0, tf, t_eval, rtol, atol, m
                 n_out += 1
                 next_eval += 1
         else:
-            if n_out == capacity:
-                capacity *= 2
-                ts_big = np.empty(capacity)
-                ws_big = np.empty((capacity, size))
-                ts_big[:n_out] = ts[:n_out]
-                ws_big[:n_out] = ws[:n_out]
-                ts, ws = ts_big, ws_big
-            ts[n_out] = t_new
-            ws[n_out] = w_new
-            n_out += 1
+            ts, ws, n_out = _append(ts, ws, n_out, t_new, w_new)
         t = t_new
         w[:] = w_new
         accepted += 1
@@ -400,19 +416,7 @@ def integrate_bdf(method, rhs, jac, args, w0, t0, tf, t_eval, rtol, atol, max_st
     """The driver of the BDF method (see :func:`integrator`; ``method`` is only there for the common signature)."""
     size = w0.shape[0]
     dense = t_eval.shape[0] > 0
-    capacity = t_eval.shape[0] if dense else 1024
-    ts = np.empty(capacity)
-    ws = np.empty((capacity, size))
-    n_out, next_eval = 0, 0
-    if dense:
-        while next_eval < t_eval.shape[0] and t_eval[next_eval] <= t0:
-            ts[n_out] = t_eval[next_eval]
-            ws[n_out] = w0
-            n_out += 1
-            next_eval += 1
-    else:
-        ts[0], ws[0] = t0, w0
-        n_out = 1
+    ts, ws, n_out, next_eval = _start_output(t_eval, t0, w0)
     # gamma_k = sum_{j<=k} 1/j ; the local error is d / (k + 1)
     gamma = np.zeros(BDF_MAX_ORDER + 2)
     for k in range(1, BDF_MAX_ORDER + 2):
@@ -543,16 +547,7 @@ def integrate_bdf(method, rhs, jac, args, w0, t0, tf, t_eval, rtol, atol, max_st
                 n_out += 1
                 next_eval += 1
         else:
-            if n_out == capacity:
-                capacity *= 2
-                ts_big = np.empty(capacity)
-                ws_big = np.empty((capacity, size))
-                ts_big[:n_out] = ts[:n_out]
-                ws_big[:n_out] = ws[:n_out]
-                ts, ws = ts_big, ws_big
-            ts[n_out] = t
-            ws[n_out] = D[0]
-            n_out += 1
+            ts, ws, n_out = _append(ts, ws, n_out, t, D[0])
         if equal_steps < order + 1:
             continue
         # choose the order (k - 1, k, k + 1) that allows the largest next step

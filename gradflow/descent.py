@@ -445,30 +445,27 @@ def _is_quadratic(obj: Objective) -> bool:
 
 
 # --------------------------------------------------------------------------- engines
+@numba.njit(cache=True, inline="always")
+def _gd_row(grad, w, g, lr, n_steps, args):
+    """``n_steps`` GD steps in place on one parameter vector ``w``, with ``g`` as gradient scratch."""
+    for _ in range(n_steps):
+        grad(w, g, args)
+        for j in range(w.shape[0]):
+            w[j] -= lr * g[j]
+
+
 @numba.njit(cache=True)
-def _gd_steps(grad, W, G, lr, n_steps, args):  # pragma: no cover - compiled
+def _gd_steps(grad, W, G, lr, n_steps, args):
     """``n_steps`` GD steps in place on every row of ``W`` (m, P), with ``G`` (m, P) as gradient scratch."""
-    m, P = W.shape
-    for r in range(m):
-        w = W[r]
-        g = G[r]
-        for _ in range(n_steps):
-            grad(w, g, args)
-            for j in range(P):
-                w[j] -= lr * g[j]
+    for r in range(W.shape[0]):
+        _gd_row(grad, W[r], G[r], lr, n_steps, args)
 
 
 @numba.njit(cache=True, parallel=True)
-def _gd_steps_parallel(grad, W, G, lr, n_steps, args):  # pragma: no cover - compiled
+def _gd_steps_parallel(grad, W, G, lr, n_steps, args):
     """:func:`_gd_steps` with the repetitions spread over the cores (``numba.prange``); the same arithmetic per row."""
-    m, P = W.shape
-    for r in numba.prange(m):
-        w = W[r]
-        g = G[r]
-        for _ in range(n_steps):
-            grad(w, g, args)
-            for j in range(P):
-                w[j] -= lr * g[j]
+    for r in numba.prange(W.shape[0]):
+        _gd_row(grad, W[r], G[r], lr, n_steps, args)
 
 
 class _CompiledEngine:

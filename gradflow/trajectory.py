@@ -18,9 +18,10 @@ import dataclasses
 import json
 import os
 import pathlib
-import tempfile
 
 import numpy as np
+
+from ._files import atomic_write
 
 __all__ = ["Trajectory", "STATUSES"]
 
@@ -124,19 +125,7 @@ class Trajectory:
             "info": _jsonable(self.info),
         }
         arrays["__meta__"] = np.frombuffer(json.dumps(meta).encode(), dtype=np.uint8)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-        try:
-            with os.fdopen(fd, "wb") as handle:
-                np.savez_compressed(handle, **arrays)
-                handle.flush()
-                os.fsync(handle.fileno())
-            os.replace(tmp, path)
-        except BaseException:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
-            raise
-        return path
+        return atomic_write(path, lambda handle: np.savez_compressed(handle, **arrays))
 
     @classmethod
     def load(cls, path) -> "Trajectory":
