@@ -285,9 +285,8 @@ class GradientFlow:
     def _trajectory(self, times, path, status, message, method, info, rtol, atol, t_events, nfev=None,
                     check_lyapunov=True):
         obj = self.obj
-        xp_path = _backend.as_array(path, _namespace_of(obj)) if path.shape[0] else path
         if path.shape[0]:
-            flat = xp_path if path.ndim == 2 else _backend.as_array(path.reshape(-1, self.size), _namespace_of(obj))
+            flat = _backend.as_array(path.reshape(-1, self.size), _namespace_of(obj))
             loss = _backend.to_numpy(obj.value(flat)).reshape(path.shape[:-1])
             metrics = {}
             if isinstance(obj, Objective):
@@ -325,7 +324,8 @@ class GradientFlow:
 
 
 def _namespace_of(obj):
-    return getattr(obj, "xp", None) or _backend.namespace()
+    """The array namespace an objective computes in (NumPy for compiled symbolic objectives)."""
+    return obj.xp if isinstance(obj, Objective) else _backend.namespace()
 
 
 def _as_numpy_vector(value, name):
