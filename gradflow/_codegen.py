@@ -28,6 +28,7 @@ Kernels of a generated module, in the calling convention of
 float64, C-contiguous, shapes trusted: the caller checks them):
 
 ``value(w, args) -> float``
+``values(W, out, args)``                 writes :math:`L` of every row of ``W`` (m, P) into ``out`` (m,)
 ``grad(w, out, args)``                   writes :math:`\nabla L(w)` into ``out`` (P,)
 ``hess(w, out, args)``                   writes :math:`\nabla^2 L(w)` into ``out`` (P, P)
 ``hvp(w, v, out, args)``                 writes :math:`\nabla^2 L(w)\,v` (through the Hessian: O(P^2))
@@ -57,7 +58,7 @@ CACHE_DIR_ENV = "GRADFLOW_CACHE_DIR"
 #: Directory of generated kernels when ``GRADFLOW_CACHE_DIR`` is unset.
 DEFAULT_CACHE_DIR = os.path.join("~", ".cache", "gradflow")
 #: Bumped whenever the generated code changes, so that old cache files are never reused.
-CODEGEN_VERSION = "3"
+CODEGEN_VERSION = "4"
 #: numba fast-math flags of the kernels: reassociation and fused multiply-add only (no finite-math
 #: assumptions, so NaN and inf still propagate); lets LLVM vectorize the long sums of the forward pass.
 FASTMATH = {"reassoc", "contract"}
@@ -242,7 +243,9 @@ def _source(sample: SampleLoss, key: str) -> str:
               f"{_INDENT * 3}out[p, q] = h",
               f"{_INDENT * 3}out[q, p] = h", ""]
 
-    # the Hessian-vector product, and the gradient-flow vector field and its Jacobian
+    # the loss of many parameter vectors, the Hessian-vector product, the vector field and its Jacobian
+    lines += ["", _DECORATOR, "def values(W, out, args):",
+              f"{_INDENT}for r in range(W.shape[0]):", f"{_INDENT * 2}out[r] = value(W[r], args)", ""]
     lines += ["", _DECORATOR, "def hvp(w, v, out, args):",
               f"{_INDENT}H = np.empty((P, P))", f"{_INDENT}hess(w, H, args)",
               f"{_INDENT}for p in range(P):", f"{_INDENT * 2}acc = 0.0",

@@ -228,26 +228,22 @@ def _exprb_step(rhs, args, t, w, f0, J, eigenvalues, Q, Qt, h, w_new, error):
 
 
 # --------------------------------------------------------------------- the driver
-def run(method, kernels, w0, t0, tf, t_eval, rtol, atol, max_steps):
-    """Integrate with the compiled ``method`` (DOPRI5, EXPRB32 or BDF) and bound ``kernels`` (``_kernels.bind``).
+def compiled(method, kernels, ensemble=False):
+    """The compiled entry point of ``method`` (DOPRI5, EXPRB32 or BDF) for bound ``kernels`` (``_kernels.bind``).
 
-    Returns ``(ts, ws, status, nfev, njev, accepted, rejected)``: with an empty
-    ``t_eval`` every accepted step, otherwise the solution at each time of
-    ``t_eval`` (sorted, in [t0, tf]) reached before a failure.
+    ``entry(method, kernels.rhs, kernels.jac, kernels.args, w0, t0, tf, t_eval,
+    rtol, atol, max_steps)`` returns ``(ts, ws, status, nfev, njev, accepted,
+    rejected)``: with an empty ``t_eval`` every accepted step, otherwise the
+    solution at each time of ``t_eval`` (sorted, in [t0, tf]) reached before a
+    failure.  With ``ensemble=True`` the entry point takes ``W0`` (m, P) and
+    fills ``out, status, nfev, n_points`` (see :func:`ensemble_one_step`),
+    integrating the rows in parallel.
     """
     driver = integrate_bdf if method == BDF else integrate_one_step
-    specialize(driver, _signature(kernels, ensemble=False))
-    return driver(method, kernels.rhs, kernels.jac, kernels.args, w0, t0, tf, t_eval, rtol, atol, max_steps)
-
-
-def run_ensemble(method, kernels, W0, t0, tf, t_eval, rtol, atol, max_steps, out, status, nfev, n_points):
-    """:func:`run` from every row of ``W0`` in parallel; fills ``out[:, i, :]`` at ``t_eval`` and the per-run arrays."""
-    driver = integrate_bdf if method == BDF else integrate_one_step
-    specialize(driver, _signature(kernels, ensemble=False))
-    ensemble = ensemble_bdf if method == BDF else ensemble_one_step
-    specialize(ensemble, _signature(kernels, ensemble=True))
-    ensemble(method, kernels.rhs, kernels.jac, kernels.args, W0, t0, tf, t_eval, rtol, atol, max_steps, out, status,
-             nfev, n_points)
+    entry = specialize(driver, _signature(kernels, ensemble=False))
+    if not ensemble:
+        return entry
+    return specialize(ensemble_bdf if method == BDF else ensemble_one_step, _signature(kernels, ensemble=True))
 
 
 def _signature(kernels, ensemble):

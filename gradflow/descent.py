@@ -484,15 +484,18 @@ class _CompiledEngine:
         self.kernels, self.lr = _kernels.bind(kernels), lr
         self.scratch = None
         matrix = numba.types.float64[:, ::1]
-        self.signature = (self.kernels.types.grad, matrix, matrix, numba.types.float64, numba.types.int64,
-                          self.kernels.types.args)
+        signature = (self.kernels.types.grad, matrix, matrix, numba.types.float64, numba.types.int64,
+                     self.kernels.types.args)
+        self.loops = {}
+        self.signature = signature
 
     def advance(self, W, n_steps: int):
         if self.scratch is None or self.scratch.shape != W.shape:
             self.scratch = np.empty_like(W)
-        loop = _gd_steps_parallel if W.shape[0] > 1 else _gd_steps
-        _kernels.specialize(loop, self.signature)
-        loop(self.kernels.grad, W, self.scratch, self.lr, n_steps, self.kernels.args)
+        parallel = W.shape[0] > 1
+        if parallel not in self.loops:
+            self.loops[parallel] = _kernels.specialize(_gd_steps_parallel if parallel else _gd_steps, self.signature)
+        self.loops[parallel](self.kernels.grad, W, self.scratch, self.lr, n_steps, self.kernels.args)
         return W
 
 

@@ -39,6 +39,11 @@ DEFAULT_MAX_STEPS = 1_000_000
 #: Objectives with more parameters than this get an explicit method from "auto" when they have no compiled kernels
 #: (a dense Jacobian costs P Hessian-vector products).
 DENSE_JACOBIAN_LIMIT = 400
+#: "auto" chooses the explicit 'dopri5' when an explicit method would need fewer than this many steps for
+#: stability alone, :math:`\rho(\nabla^2 L(w_0))\,(t_f - t_0) / 3.3`, and the stiff 'bdf' otherwise.
+EXPLICIT_STEP_LIMIT = 300
+#: Stability limit :math:`h\rho` of Dormand-Prince 5(4) on the negative real axis.
+DOPRI5_STABILITY = 3.3
 #: Number of output times of :meth:`GradientFlow.solve_ensemble` when ``t_eval`` is not given.
 DEFAULT_ENSEMBLE_POINTS = 101
 #: A rise of the loss larger than this many times ``rtol * |L|`` (plus ``atol * |grad L|``) is reported.
@@ -59,6 +64,7 @@ _COMPILED_METHODS = {
 }
 _COMPILED_CODES = {"dopri5": _integrators.DOPRI5, "exprb32": _integrators.EXPRB32, "bdf": _integrators.BDF}
 _STIFF_SCIPY = ("Radau", "BDF", "LSODA")
+_NO_TIMES = np.empty(0)
 _STATUS_NAMES = {
     _integrators.SUCCESS: "success",
     _integrators.DIVERGED: "diverged",
@@ -84,8 +90,9 @@ class GradientFlow:
     """
 
     METHODS = {
-        "auto": "the fastest suitable method: 'bdf' when compiled kernels exist, otherwise "
-                "'LSODA' with the exact Jacobian (or 'RK45' beyond a few hundred parameters)",
+        "auto": "the fastest suitable method: with compiled kernels 'bdf', or 'dopri5' when the flow is not stiff "
+                "over t_span (rho(Hessian at w0) * (tf - t0) / 3.3 < EXPLICIT_STEP_LIMIT); otherwise 'LSODA' with "
+                "the exact Jacobian (or 'RK45' beyond a few hundred parameters)",
         **_COMPILED_METHODS,
         **_SCIPY_METHODS,
     }
@@ -95,11 +102,16 @@ class GradientFlow:
         self.kernels = compiled_kernels(obj)
         self.size = int(obj.size)
         self._bound = None
+        self._entries = {}
 
-    def _bound_kernels(self):
+    def _compiled(self, method, ensemble=False):
+        """The bound kernels and the compiled entry point of ``method``, made once per flow."""
         if self._bound is None:
             self._bound = bind(self.kernels)
-        return self._bound
+        key = (method, ensemble)
+        if key not in self._entries:
+            self._entries[key] = _integrators.compiled(_COMPILED_CODES[method], self._bound, ensemble)
+        return self._bound, self._entries[key]
 
     # -------------------------------------------------------------- the field
     def rhs(self, t, w):
@@ -147,7 +159,7 @@ class GradientFlow:
         rtol, atol = _validate_tolerances(rtol, atol)
         events = _validate_events(events)
         max_steps = check_int("max_steps", max_steps, minimum=1)
-        method = self._resolve_method(method, events is not None)
+        method = self._resolve_method(method, events is not None, w0, tf - t0)
         if method in _COMPILED_METHODS:
             times, path, status, message, info = self._solve_compiled(method, w0, t0, tf, t_eval, rtol, atol, max_steps)
             t_events = None
@@ -173,15 +185,16 @@ class GradientFlow:
         t_eval = _validate_t_eval(t_eval, t0, tf)
         rtol, atol = _validate_tolerances(rtol, atol)
         max_steps = check_int("max_steps", max_steps, minimum=1)
-        method = self._resolve_method(method, False)
+        method = self._resolve_method(method, False, W0[0], tf - t0)
         m = W0.shape[0]
         if method in _COMPILED_METHODS:
             out = np.full((t_eval.shape[0], m, self.size), np.nan)
             codes = np.zeros(m, dtype=np.int64)
             nfev = np.zeros(m, dtype=np.int64)
             reached = np.zeros(m, dtype=np.int64)
-            _integrators.run_ensemble(_COMPILED_CODES[method], self._bound_kernels(), W0, t0, tf, t_eval, rtol, atol, max_steps,
-                                      out, codes, nfev, reached)
+            k, entry = self._compiled(method, ensemble=True)
+            entry(_COMPILED_CODES[method], k.rhs, k.jac, k.args, W0, t0, tf, t_eval, rtol, atol, max_steps, out, codes,
+                  nfev, reached)
             statuses = [_STATUS_NAMES[int(c)] for c in codes]
             total_nfev = int(nfev.sum())
         else:
@@ -205,7 +218,7 @@ class GradientFlow:
                                 nfev=total_nfev, check_lyapunov=True)
 
     # ------------------------------------------------------------- internals
-    def _resolve_method(self, method, has_events):
+    def _resolve_method(self, method, has_events, w0, span):
         if not isinstance(method, str) or method not in self.METHODS:
             raise (TypeError if not isinstance(method, str) else ValueError)(
                 f"`method` must be one of {', '.join(repr(m) for m in self.METHODS)}; got {describe(method)}."
@@ -214,7 +227,7 @@ class GradientFlow:
             if has_events:
                 return "LSODA" if self.size <= DENSE_JACOBIAN_LIMIT else "RK45"
             if self.kernels is not None:
-                return "bdf"
+                return "bdf" if self._explicit_steps(w0, span) >= EXPLICIT_STEP_LIMIT else "dopri5"
             return "LSODA" if self.size <= DENSE_JACOBIAN_LIMIT else "RK45"
         if method in _COMPILED_METHODS:
             if self.kernels is None:
@@ -226,10 +239,18 @@ class GradientFlow:
                 raise ValueError(f"`events` need a scipy method; `method` {method!r} is compiled. Use 'LSODA' or 'RK45'.")
         return method
 
+    def _explicit_steps(self, w0, span) -> float:
+        """Steps an explicit method needs over ``span`` for stability alone, from the Hessian's spectral radius at w0."""
+        jacobian = np.empty((self.size, self.size))
+        self.kernels.jac(0.0, w0, jacobian, self.kernels.args)
+        radius = float(np.max(np.abs(np.linalg.eigvalsh(0.5 * (jacobian + jacobian.T)))))
+        return radius * span / DOPRI5_STABILITY
+
     def _solve_compiled(self, method, w0, t0, tf, t_eval, rtol, atol, max_steps):
-        requested = np.empty(0) if t_eval is None else t_eval
-        ts, ws, code, nfev, njev, accepted, rejected = _integrators.run(
-            _COMPILED_CODES[method], self._bound_kernels(), w0, t0, tf, requested, rtol, atol, max_steps)
+        requested = _NO_TIMES if t_eval is None else t_eval
+        k, entry = self._compiled(method)
+        ts, ws, code, nfev, njev, accepted, rejected = entry(
+            _COMPILED_CODES[method], k.rhs, k.jac, k.args, w0, t0, tf, requested, rtol, atol, max_steps)
         status = _STATUS_NAMES[int(code)]
         end = ts[-1] if ts.shape[0] else t0
         message = {

@@ -495,10 +495,11 @@ class CompiledObjective:
     def value(self, w):
         r""":math:`L(w)`: a float for ``(P,)``, shape ``(m,)`` for ``(m, P)``."""
         w = _validate_weights(w, self.size)
-        value, args = self.module.value, self.args
         if w.ndim == 1:
-            return value(w, args)
-        return np.array([value(row, args) for row in w])
+            return self.module.value(w, self.args)
+        out = np.empty(w.shape[0])
+        self.module.values(np.ascontiguousarray(w), out, self.args)
+        return out
 
     def grad(self, w):
         r""":math:`\nabla L(w)`, the shape of ``w``."""

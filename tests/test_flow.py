@@ -152,10 +152,19 @@ def test_compiled_methods_agree_with_dop853_on_the_figure_8_network(method):
     assert "warning" not in traj.message
 
 
-def test_auto_uses_the_compiled_stiff_method_when_kernels_exist(two_parameter):
+def test_auto_integrates_a_non_stiff_flow_explicitly(two_parameter):
+    # rho(H(w0)) ~ 1 over t in [0, 50]: about 15 explicit steps' worth of stiffness
     traj = gf.GradientFlow(two_parameter).solve(np.array([0.1, 0.2]), (0, 50), rtol=1e-8, atol=1e-10)
-    assert traj.method == "bdf"
+    assert traj.method == "dopri5"
     assert abs(traj.final[0] * traj.final[1] - 1) < 1e-6     # it lands on the hyperbola of minima w1 w2 = 1
+
+
+def test_auto_uses_the_compiled_stiff_method_on_a_stiff_flow():
+    # Figure 8's net: rho(H) ~ 5.6 over t in [0, 1000] is ~1,700 explicit steps of stability limit alone
+    obj = gf.Objective(gf.models.DeepLinear([31, 2, 1]), gf.data.linear_teacher())
+    traj = gf.GradientFlow(obj).solve(obj.init(seed=0, scale=0.3), (0, 1000), rtol=1e-8, atol=1e-10)
+    assert traj.method == "bdf" and traj.success
+    assert traj.info["accepted_steps"] < 600
 
 
 def test_stiff_scipy_methods_get_the_exact_jacobian(quadratic):
