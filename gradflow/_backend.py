@@ -14,10 +14,11 @@ from __future__ import annotations
 import numpy as np
 import array_api_compat
 
-__all__ = ["namespace", "as_array", "to_numpy", "is_numpy"]
+__all__ = ["namespace", "as_array", "to_numpy", "is_numpy", "is_array"]
 
 
-def _is_known_array(x) -> bool:
+def is_array(x) -> bool:
+    """Whether ``x`` is an array of a supported library (not a list, a tuple or a Python scalar)."""
     return array_api_compat.is_array_api_obj(x) and not isinstance(x, (bool, int, float, complex))
 
 
@@ -29,7 +30,7 @@ def namespace(*arrays):
     TypeError
         If the arrays come from different libraries (say NumPy and CuPy).
     """
-    known = [a for a in arrays if a is not None and _is_known_array(a)]
+    known = [a for a in arrays if a is not None and is_array(a)]
     if not known:
         return array_api_compat.array_namespace(np.empty(0))
     try:
@@ -62,3 +63,6 @@ def to_numpy(x) -> np.ndarray:
         return x.get()
     # the buffer protocol / __array__ (array_api_strict, NumPy scalars, lists)
     return np.asarray(x)
+
+
+_is_known_array = is_array  # removed once gradflow/linearize.py moves to is_array

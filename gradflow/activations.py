@@ -185,7 +185,7 @@ class Polynomial(Activation):
 def _validate_coeffs(coeffs) -> tuple:
     if isinstance(coeffs, (str, bytes)) or not hasattr(coeffs, "__len__"):
         raise TypeError(f"`coeffs` must be a sequence of real numbers in ascending order; got {describe(coeffs)}.")
-    values = np.asarray(_backend.to_numpy(coeffs) if _backend._is_known_array(coeffs) else list(coeffs))
+    values = np.asarray(_backend.to_numpy(coeffs) if _backend.is_array(coeffs) else list(coeffs))
     if values.ndim != 1 or values.size == 0:
         raise ValueError(f"`coeffs` must be a non-empty 1-D sequence (c0, c1, ..., cD); got {describe(coeffs)}.")
     if not np.issubdtype(values.dtype, np.number) or np.iscomplexobj(values):

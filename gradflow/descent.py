@@ -337,7 +337,7 @@ def _validate_objective(obj) -> Objective:
 def _validate_w0(obj: Objective, w0):
     """``w0`` as a C-contiguous ``(m, P)`` array of the objective's library, and whether it was one vector."""
     xp = obj.xp
-    if not _backend._is_known_array(w0):
+    if not _backend.is_array(w0):
         try:
             w0 = np.asarray(w0, dtype=np.float64)
         except (TypeError, ValueError):

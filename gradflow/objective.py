@@ -245,7 +245,7 @@ class Objective:
     def _weights(self, w, name="w"):
         """``w`` as an array of this objective's library, checked for its last dimension."""
         if type(w) is not self._array_type:
-            if _backend._is_known_array(w) and _backend.namespace(w) is not self.xp and not isinstance(w, np.ndarray):
+            if _backend.is_array(w) and _backend.namespace(w) is not self.xp and not isinstance(w, np.ndarray):
                 raise TypeError(
                     f"`{name}` comes from a different array library than the objective's data "
                     f"({type(w).__module__.split('.')[0]} vs {self._array_type.__module__.split('.')[0]}); "

@@ -912,7 +912,7 @@ def _validate_data(data, model: Network, loss: str):
     if isinstance(data, Dataset):
         X, y = _backend.to_numpy(data.X), _backend.to_numpy(data.y)
     elif isinstance(data, (tuple, list)) and len(data) == 2:
-        X, y = (_backend.to_numpy(a) if _backend._is_known_array(a) else np.asarray(a) for a in data)
+        X, y = (_backend.to_numpy(a) if _backend.is_array(a) else np.asarray(a) for a in data)
         if not (np.issubdtype(X.dtype, np.number) and np.issubdtype(y.dtype, np.number)) or np.iscomplexobj(X):
             raise TypeError(f"`data` must hold real arrays (X, Y); got dtypes {X.dtype} and {y.dtype}.")
         if not (np.all(np.isfinite(X)) and np.all(np.isfinite(y))):
