@@ -50,7 +50,7 @@ from . import _backend, _kernels
 from ._validation import check_bool, check_choice, check_int, check_real, describe
 from .models import FeatureRegression
 from .objective import Objective
-from .trajectory import Trajectory
+from .trajectory import Trajectory, evaluate_path
 
 __all__ = ["Perturbation", "gd", "sgd", "METHODS"]
 
@@ -91,9 +91,6 @@ DENSE_HESSIAN_MAX_SIZE = 1000
 POWER_ITERATIONS = 100
 #: With ``progress=None`` a bar is shown only for runs of at least this many steps (and on a terminal).
 PROGRESS_MIN_STEPS = 10_000
-#: Largest number of activations (rows x samples x units) of one batch passed to ``obj.metrics``
-#: when evaluating a recorded path.
-METRICS_CHUNK_ELEMENTS = 2**22
 #: Cap on :math:`t \log|1 - \eta\lambda|` in the quadratic propagator, so a divergent run never overflows.
 LOG_GROWTH_CLIP = 300.0
 
@@ -708,7 +705,7 @@ def _finish(obj, times, path, single, status, message, nfev, method, info, W0, l
     m, P = W0.shape
     t = np.asarray(times, dtype=_INT)
     w = np.stack(path) if path else np.empty((0, m, P))
-    loss, metrics = _evaluate(obj, w.reshape(-1, P))
+    loss, metrics = evaluate_path(obj, w.reshape(-1, P))
     loss = loss.reshape(len(t), m)
     metrics = {k: v.reshape(len(t), m) for k, v in metrics.items()}
     finite = np.isfinite(loss).all(axis=1) & np.all([np.isfinite(v).all(axis=1) for v in metrics.values()], axis=0)
@@ -728,22 +725,6 @@ def _finish(obj, times, path, single, status, message, nfev, method, info, W0, l
         message = f"{method}: {info['steps']} steps done."
     return Trajectory(t=t, w=w, loss=loss, metrics=metrics, status=status, message=message, nfev=int(nfev),
                       method=method, info=info)
-
-
-def _evaluate(obj: Objective, W: np.ndarray):
-    """Loss (with weight decay) and ``obj.metrics`` of every row of ``W`` (N, P), as NumPy arrays."""
-    N = W.shape[0]
-    if N == 0:
-        names = ["train_loss", "train_error"] + (["test_loss", "test_error"] if obj.data.has_test else []) + ["norm"]
-        return np.empty(0), {k: np.empty(0) for k in names}
-    xp = obj.xp
-    with np.errstate(over="ignore", invalid="ignore"):
-        samples = obj.data.n + (obj.data.n_test if obj.data.has_test else 0)
-        rows = max(1, METRICS_CHUNK_ELEMENTS // (samples * sum(obj.model.widths)))
-        parts = [obj.metrics(_backend.as_array(W[i:i + rows], xp)) for i in range(0, N, rows)]
-        metrics = {k: np.concatenate([np.asarray(_backend.to_numpy(p[k]), dtype=np.float64) for p in parts]) for k in parts[0]}
-        loss = metrics["train_loss"] + (0.5 * obj.weight_decay * np.einsum("np,np->n", W, W) if obj.weight_decay else 0.0)
-    return loss, metrics
 
 
 def _bound(lam_max: float) -> float:

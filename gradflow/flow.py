@@ -28,7 +28,7 @@ from . import _backend, _integrators
 from ._kernels import bind, compiled_kernels
 from ._validation import check_int, check_real, describe
 from .objective import Objective
-from .trajectory import Trajectory
+from .trajectory import Trajectory, evaluate_path
 
 __all__ = ["GradientFlow"]
 
@@ -305,15 +305,9 @@ class GradientFlow:
 
     def _trajectory(self, times, path, status, message, method, info, rtol, atol, t_events, nfev=None,
                     check_lyapunov=True):
-        obj = self.obj
-        if path.shape[0]:
-            flat = _backend.as_array(path.reshape(-1, self.size), _namespace_of(obj))
-            loss = _backend.to_numpy(obj.value(flat)).reshape(path.shape[:-1])
-            metrics = {}
-            if isinstance(obj, Objective):
-                metrics = {k: _backend.to_numpy(v).reshape(path.shape[:-1]) for k, v in obj.metrics(flat).items()}
-        else:
-            loss, metrics = np.empty((0,) + path.shape[1:-1]), {}
+        loss, metrics = evaluate_path(self.obj, path.reshape(-1, self.size))
+        loss = loss.reshape(path.shape[:-1])
+        metrics = {k: v.reshape(path.shape[:-1]) for k, v in metrics.items()}
         if check_lyapunov and path.shape[0] > 1 and status in ("success", "terminated"):
             message = message + _lyapunov_note(times, loss, rtol, atol)
         return Trajectory(t=np.asarray(times, dtype=float), w=np.asarray(path), loss=np.asarray(loss), metrics=metrics,
@@ -342,11 +336,6 @@ class GradientFlow:
     def __repr__(self) -> str:
         compiled = "compiled kernels" if self.kernels is not None else "no compiled kernels"
         return f"GradientFlow({self.obj!r}; {compiled})"
-
-
-def _namespace_of(obj):
-    """The array namespace an objective computes in (NumPy for compiled symbolic objectives)."""
-    return obj.xp if isinstance(obj, Objective) else _backend.namespace()
 
 
 def _as_numpy_vector(value, name):

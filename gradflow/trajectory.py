@@ -20,10 +20,16 @@ import os
 import pathlib
 
 import numpy as np
+import threadpoolctl
 
+from . import _backend
 from ._files import atomic_write
 
-__all__ = ["Trajectory", "STATUSES"]
+__all__ = ["Trajectory", "STATUSES", "evaluate_path"]
+
+#: Largest number of activations (rows x samples x units) of one batch of weight vectors evaluated at once
+#: by :func:`evaluate_path`.
+PATH_CHUNK_ELEMENTS = 2**22
 
 #: Every status a run can end with, and what it means.
 STATUSES = {
@@ -142,6 +148,47 @@ class Trajectory:
             return cls(t=data["t"], w=data["w"], loss=data["loss"], metrics=metrics, status=meta["status"],
                        message=meta["message"], nfev=meta["nfev"], method=meta["method"], t_events=events,
                        info=meta["info"])
+
+
+def evaluate_path(obj, W: np.ndarray):
+    """Loss (with weight decay) and, for a :class:`~gradflow.Objective`, its metrics at every row of ``W`` (N, P).
+
+    Returns NumPy arrays ``(loss (N,), {name: (N,)})``; a compiled symbolic
+    objective has no data split, so its metrics are empty.  The rows are
+    evaluated in chunks that bound the memory, with the BLAS thread pool held
+    to one thread: the products of a recorded path are small, and a BLAS that
+    spreads them over busy cores runs many times slower than one thread.
+    """
+    from .objective import Objective
+
+    N = W.shape[0]
+    objective = isinstance(obj, Objective)
+    if N == 0:
+        names = (["train_loss", "train_error"] + (["test_loss", "test_error"] if obj.data.has_test else []) + ["norm"]
+                 if objective else [])
+        return np.empty(0), {k: np.empty(0) for k in names}
+    if not objective:
+        return np.asarray(obj.value(np.ascontiguousarray(W)), dtype=np.float64), {}
+    xp = obj.xp
+    samples = obj.data.n + (obj.data.n_test if obj.data.has_test else 0)
+    rows = max(1, PATH_CHUNK_ELEMENTS // (samples * sum(obj.model.widths)))
+    with np.errstate(over="ignore", invalid="ignore"), _single_threaded_blas():
+        parts = [obj.metrics(_backend.as_array(W[i:i + rows], xp)) for i in range(0, N, rows)]
+        metrics = {k: np.concatenate([np.asarray(_backend.to_numpy(p[k]), dtype=np.float64) for p in parts])
+                   for k in parts[0]}
+        loss = metrics["train_loss"] + (0.5 * obj.weight_decay * np.einsum("np,np->n", W, W) if obj.weight_decay else 0.0)
+    return loss, metrics
+
+
+_BLAS_CONTROLLER = None
+
+
+def _single_threaded_blas():
+    """A context that holds the BLAS thread pools to one thread (threadpoolctl), made once per process."""
+    global _BLAS_CONTROLLER
+    if _BLAS_CONTROLLER is None:
+        _BLAS_CONTROLLER = threadpoolctl.ThreadpoolController()
+    return _BLAS_CONTROLLER.limit(limits=1, user_api="blas")
 
 
 def _jsonable(value):
