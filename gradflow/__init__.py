@@ -12,6 +12,8 @@ from . import activations, data, features, losses, models, symbolic
 from .data import Dataset
 from .descent import Perturbation, gd, sgd
 from .flow import GradientFlow
+from .linearize import (Degeneracy, Equilibrium, Linearization, degeneracy, find_equilibrium, hessian_trace,
+                        invariants, linearize, spectral_density, spectrum)
 from .objective import Objective
 from .trajectory import Trajectory
 
@@ -20,4 +22,6 @@ __version__ = "0.1.0"
 __all__ = [
     "__version__", "activations", "data", "features", "losses", "models", "symbolic", "Dataset", "Objective",
     "GradientFlow", "Trajectory", "gd", "sgd", "Perturbation",
+    "find_equilibrium", "Equilibrium", "linearize", "Linearization", "degeneracy", "Degeneracy",
+    "spectrum", "spectral_density", "hessian_trace", "invariants",
 ]

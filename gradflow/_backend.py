@@ -64,5 +64,3 @@ def to_numpy(x) -> np.ndarray:
     # the buffer protocol / __array__ (array_api_strict, NumPy scalars, lists)
     return np.asarray(x)
 
-
-_is_known_array = is_array  # removed once gradflow/linearize.py moves to is_array

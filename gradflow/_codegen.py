@@ -154,14 +154,15 @@ def canonical(sample: SampleLoss):
 def load_kernels(sample: SampleLoss, key: str):
     """The module of compiled kernels of the canonical ``sample`` (see :func:`canonical`), generating it if needed.
 
-    Loaded modules are remembered for the life of the process; on disk the
+    Loaded modules are remembered for the life of the process, per cache
+    directory (a changed ``GRADFLOW_CACHE_DIR`` is honoured); on disk the
     source is written once, atomically, and never rewritten.
     """
     with _LOCK:
         name = MODULE_PREFIX + key
-        if name in _LOADED:
-            return _LOADED[name]
         path = cache_dir() / f"{name}.py"
+        if path in _LOADED:
+            return _LOADED[path]
         if not path.exists():
             source = _source(sample, key)
             atomic_write(path, lambda handle: handle.write(source), mode="w")
@@ -173,7 +174,7 @@ def load_kernels(sample: SampleLoss, key: str):
         except BaseException:
             del sys.modules[name]
             raise
-        _LOADED[name] = module
+        _LOADED[path] = module
         return module
 
 

@@ -20,9 +20,8 @@ import os
 import pathlib
 
 import numpy as np
-import threadpoolctl
 
-from . import _backend
+from . import _backend, _threads
 from ._files import atomic_write
 
 __all__ = ["Trajectory", "STATUSES", "evaluate_path"]
@@ -172,23 +171,12 @@ def evaluate_path(obj, W: np.ndarray):
     xp = obj.xp
     samples = obj.data.n + (obj.data.n_test if obj.data.has_test else 0)
     rows = max(1, PATH_CHUNK_ELEMENTS // (samples * sum(obj.model.widths)))
-    with np.errstate(over="ignore", invalid="ignore"), _single_threaded_blas():
+    with np.errstate(over="ignore", invalid="ignore"), _threads.single_threaded_blas():
         parts = [obj.metrics(_backend.as_array(W[i:i + rows], xp)) for i in range(0, N, rows)]
         metrics = {k: np.concatenate([np.asarray(_backend.to_numpy(p[k]), dtype=np.float64) for p in parts])
                    for k in parts[0]}
         loss = metrics["train_loss"] + (0.5 * obj.weight_decay * np.einsum("np,np->n", W, W) if obj.weight_decay else 0.0)
     return loss, metrics
-
-
-_BLAS_CONTROLLER = None
-
-
-def _single_threaded_blas():
-    """A context that holds the BLAS thread pools to one thread (threadpoolctl), made once per process."""
-    global _BLAS_CONTROLLER
-    if _BLAS_CONTROLLER is None:
-        _BLAS_CONTROLLER = threadpoolctl.ThreadpoolController()
-    return _BLAS_CONTROLLER.limit(limits=1, user_api="blas")
 
 
 def _jsonable(value):
