@@ -185,8 +185,9 @@ def gd(obj, w0, lr=DEFAULT_LR, steps=DEFAULT_STEPS, record_every=DEFAULT_RECORD_
 
     Parameters
     ----------
-    obj : Objective
-        The loss :math:`L`.
+    obj : Objective or CompiledObjective
+        The loss :math:`L`: a numeric objective, or a compiled symbolic one
+        (``sym.compile()``), whose steps run in its numba kernels.
     w0 : array, shape (P,) or (m, P)
         Initial weights; a batch of ``m`` rows runs ``m`` independent
         repetitions together (the paper's 30 repetitions).
@@ -305,7 +306,7 @@ def sgd(obj, w0, lr=SGD_DEFAULT_LR, steps=SGD_DEFAULT_STEPS, batch_size=SGD_DEFA
         As :func:`gd`, with ``method="sgd"``; ``loss`` and ``metrics`` are
         those of the full training set.
     """
-    obj = _validate_objective(obj)
+    obj = _validate_objective(obj, compiled_ok=False)
     W0, single = _validate_w0(obj, w0)
     lr = _validate_lr(lr)
     steps = _validate_steps(steps)
@@ -322,13 +323,21 @@ def sgd(obj, w0, lr=SGD_DEFAULT_LR, steps=SGD_DEFAULT_STEPS, batch_size=SGD_DEFA
 
 
 # --------------------------------------------------------------------------- validation
-def _validate_objective(obj) -> Objective:
-    if not isinstance(obj, Objective):
+def _validate_objective(obj, compiled_ok: bool = True):
+    """A numeric :class:`Objective`, or (where ``compiled_ok``) a compiled symbolic objective."""
+    from .symbolic import CompiledObjective
+
+    if isinstance(obj, Objective) or (compiled_ok and isinstance(obj, CompiledObjective)):
+        return obj
+    if isinstance(obj, CompiledObjective):
         raise TypeError(
-            "`obj` must be a gradflow.Objective, e.g. gf.Objective(model, data, loss='square'); "
-            f"got {describe(obj)}."
+            "`obj` must be a gradflow.Objective for SGD (mini-batches are drawn from its data); got a compiled "
+            "symbolic objective. Use gf.gd for it, or build gf.Objective(model, data, loss) for SGD."
         )
-    return obj
+    accepted = "a gradflow.Objective, e.g. gf.Objective(model, data, loss='square')"
+    if compiled_ok:
+        accepted += ", or a compiled symbolic objective (sym.compile())"
+    raise TypeError(f"`obj` must be {accepted}; got {describe(obj)}.")
 
 
 def _validate_w0(obj: Objective, w0):
@@ -436,9 +445,9 @@ def _validate_method(obj: Objective, method) -> str:
     return method
 
 
-def _is_quadratic(obj: Objective) -> bool:
-    """Whether ``L`` is a quadratic function of ``w`` (constant Hessian)."""
-    return isinstance(obj.model, FeatureRegression) and obj.loss.name == "square"
+def _is_quadratic(obj) -> bool:
+    """Whether ``L`` is a quadratic function of ``w`` (constant Hessian), known from its model and loss."""
+    return isinstance(obj, Objective) and isinstance(obj.model, FeatureRegression) and obj.loss.name == "square"
 
 
 # --------------------------------------------------------------------------- engines
@@ -596,7 +605,7 @@ def _iterate(obj, W0, single, lr, steps, record_every, perturbation, progress, e
                     path.append(np.array(W_np, dtype=np.float64))
                 if kick:
                     kick_index += 1
-                    noise = perturbation.noise(kick_index, W_np, obj.model.parameter_shapes)
+                    noise = perturbation.noise(kick_index, W_np, obj.parameter_shapes)
                     W = _add(W, noise, xp)
     finally:
         bar.close()
@@ -683,7 +692,7 @@ def _gd_quadratic(obj, W0, single, lr, steps, record_every, perturbation) -> Tra
             reached = s1
             if s1 < steps:
                 kick_index += 1
-                W += perturbation.noise(kick_index, W, obj.model.parameter_shapes)
+                W += perturbation.noise(kick_index, W, obj.parameter_shapes)
     info = {"engine": "spectral", "lr": lr, "steps": steps, "record_every": record_every, "steps_done": reached,
             "perturbation": None if perturbation is None else dataclasses.asdict(perturbation),
             "perturbations_applied": kick_index, "lambda_max": lam_max, "stable_bound": _bound(lam_max),

@@ -77,6 +77,11 @@ class Objective:
         """The number of parameters ``P``."""
         return self.model.size
 
+    @property
+    def parameter_shapes(self) -> tuple:
+        """The shapes of the per-layer arrays, in the order of the flat vector (``model.parameter_shapes``)."""
+        return self.model.parameter_shapes
+
     def unflatten(self, w) -> list:
         """Per-layer arrays ``[W_1, (b_1), W_2, ...]`` of ``w`` (see :mod:`gradflow.models` for the order)."""
         return self.model.unflatten(self._weights(w))

@@ -425,6 +425,11 @@ class CompiledObjective:
     size : int
     symbols : tuple of sympy.Symbol
     weight_decay : float
+    xp : module
+        ``numpy``: compiled objectives are NumPy only.
+    parameter_shapes : tuple of tuple
+        The network's per-layer shapes for :func:`network_loss`, ``((P,),)``
+        (one block) for :func:`from_expr`.
     rhs, jac : numba dispatchers
         ``rhs(t, w, out, args)`` writes :math:`-\nabla L(w)` into ``out`` (P,);
         ``jac(t, w, out, args)`` writes :math:`-\nabla^2 L(w)` into ``out`` (P, P).
@@ -463,8 +468,11 @@ class CompiledObjective:
     same machine code: nothing is recompiled.
     """
 
+    xp = np
+
     def __init__(self, symbolic: SymbolicObjective, module, X, T, weight_decay):
         self._symbolic = symbolic
+        self.parameter_shapes = ((symbolic.size,),) if symbolic.model is None else symbolic.model.parameter_shapes
         self.module = module
         self.size = symbolic.size
         self.symbols = symbolic.symbols

@@ -128,6 +128,32 @@ def test_compiled_gd_matches_a_plain_numpy_loop():
     np.testing.assert_allclose(traj.final, numpy_gd(obj, w0, 0.1, 130, pert), rtol=1e-10, atol=1e-12)
 
 
+def test_gd_on_a_compiled_symbolic_objective_matches_gd_on_the_numeric_one():
+    """The same deep linear net and data, numeric and sympy-compiled: the same GD path, perturbations included."""
+    data = gf.data.linear_teacher(n=6, n_test=4, d=2, seed=1)
+    model = gf.models.DeepLinear([data.d, 2, 1])
+    numeric = gf.Objective(model, data)
+    compiled = gf.symbolic.network_loss([data.d, 2, 1], data=data).compile()
+    assert compiled.parameter_shapes == numeric.parameter_shapes
+    W0 = np.stack([numeric.init(seed=s, scale=0.5) for s in range(3)])
+    pert = Perturbation(60, 0.2, relative=True, seed=4)
+    a = gd(numeric, W0, lr=0.05, steps=200, record_every=50, perturbation=pert)
+    b = gd(compiled, W0, lr=0.05, steps=200, record_every=50, perturbation=pert)
+    assert b.status == "success" and b.info["engine"] == "compiled" and b.w.shape == a.w.shape
+    np.testing.assert_allclose(b.w, a.w, rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(b.loss, a.loss, rtol=1e-10, atol=1e-14)
+
+
+def test_gd_on_a_compiled_objective_reports_divergence_with_the_stable_bound():
+    import sympy as sp
+    w1, w2 = sp.symbols("w1 w2")
+    compiled = gf.symbolic.from_expr((w1 * w2 - 1) ** 2 / 2, [w1, w2]).compile()
+    traj = gd(compiled, [3.0, 3.0], lr=1.0, steps=100)
+    assert traj.status == "diverged" and "λ_max = 26" in traj.message
+    with pytest.raises(TypeError, match=r"`obj` must be a gradflow.Objective for SGD .* Use gf.gd"):
+        sgd(compiled, [1.0, 1.0])
+
+
 def test_the_array_engine_matches_a_plain_numpy_loop(monkeypatch):
     monkeypatch.setattr(_kernels, "compiled_kernels", lambda obj: None)
     obj = mlp_objective()
