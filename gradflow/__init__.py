@@ -16,8 +16,8 @@ from . import activations, data, features, losses, models, symbolic
 from .data import Dataset
 from .descent import Perturbation, gd, sgd
 from .flow import GradientFlow
-from .linearize import (Degeneracy, Equilibrium, Linearization, degeneracy, find_equilibrium, hessian_trace,
-                        invariants, linearize, spectral_density, spectrum)
+from .linearize import (Degeneracy, Equilibrium, Linearization, NotAnEquilibriumWarning, degeneracy, find_equilibrium,
+                        hessian_trace, invariants, linearize, spectral_density, spectrum)
 from .objective import Objective
 from .trajectory import Trajectory
 
@@ -40,6 +40,6 @@ def __dir__():
 __all__ = [
     "__version__", "activations", "data", "features", "losses", "models", "symbolic", "checks", "plot", "experiments", "Dataset", "Objective",
     "GradientFlow", "Trajectory", "gd", "sgd", "Perturbation",
-    "find_equilibrium", "Equilibrium", "linearize", "Linearization", "degeneracy", "Degeneracy",
+    "find_equilibrium", "Equilibrium", "linearize", "Linearization", "NotAnEquilibriumWarning", "degeneracy", "Degeneracy",
     "spectrum", "spectral_density", "hessian_trace", "invariants",
 ]

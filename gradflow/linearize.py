@@ -85,6 +85,8 @@ DEFAULT_MAX_DAMPING_TRIES = 40
 #: A point is reported as an equilibrium when :math:`\|\nabla L\| \le` this times
 #: :math:`\max(1, \lambda_{\max}\max(1, \|w\|))` (see :func:`linearize`).
 EQUILIBRIUM_GRAD_RTOL = 1e-6
+#: At an equilibrium known to a residual gradient ``g``, the default zero threshold adds ``RESIDUAL_TOL_FACTOR * g``.
+RESIDUAL_TOL_FACTOR = 10.0
 #: :func:`degeneracy`: a data loss at most this counts as zero (Theorem 3's hypothesis :math:`L(w^*) = 0`).
 ZERO_LOSS_TOL = 1e-10
 #: :func:`degeneracy`: number of fresh random inputs (besides the test set) on which trivial directions are tested.
@@ -637,13 +639,19 @@ def linearize(obj_or_flow, w_star, tol=None, grad_tol=None) -> Linearization:
     tol : float, optional
         Zero threshold on the eigenvalues, ``>= 0``.  Default: the
         rank-revealing threshold of ``numpy.linalg.matrix_rank``,
-        :math:`\text{tol} = |\lambda|_{\max}\,P\,\epsilon` (:math:`\epsilon`
-        the float64 machine epsilon): eigenvalues that are zero in exact
-        arithmetic come out of a Hessian computed to rounding error well below
-        it.  At a point that is an equilibrium only approximately (say to
-        :math:`10^{-8}`), "zero" eigenvalues are of that size: refine the point
-        with :func:`find_equilibrium`, or read ``gap`` and ``eigenvalues`` and
-        pass ``tol``.
+        :math:`|\lambda|_{\max}\,P\,\epsilon` (:math:`\epsilon` the float64
+        machine epsilon), plus, at a point that passes the default
+        equilibrium test below, ``RESIDUAL_TOL_FACTOR`` (10) times its
+        residual gradient :math:`\|\nabla L(w^*)\|`.
+        Eigenvalues that are zero in exact arithmetic come out of a Hessian
+        computed to rounding error below the first term; a point that is an
+        equilibrium only to a residual :math:`g` (Newton in
+        :func:`find_equilibrium` stops near :math:`10^{-10}`) lies about
+        :math:`g/\lambda` from the true one, so its "zero" eigenvalues are off
+        by about :math:`g` times the third derivative over :math:`\lambda`
+        (Weyl), which the second term covers for losses scaled to order one.
+        Read ``gap`` and ``eigenvalues`` to see how clear the split is, and
+        pass ``tol`` to override.
     grad_tol : float, optional
         The point counts as an equilibrium when :math:`\|\nabla L\|_2 \le`
         ``grad_tol``; default ``EQUILIBRIUM_GRAD_RTOL`` (1e-6) times
@@ -683,22 +691,23 @@ def linearize(obj_or_flow, w_star, tol=None, grad_tol=None) -> Linearization:
     mu = -_backend.to_numpy(lam)[::-1].copy()             # Jacobian eigenvalues, ascending
     vectors = xp.flip(V, axis=1)
     scale = float(np.max(np.abs(mu))) if P else 0.0
-    if tol is None:
-        tol = scale * P * _EPS
-    n_stable = int(np.sum(mu < -tol))
-    n_unstable = int(np.sum(mu > tol))
-    n_center = P - n_stable - n_unstable
-    zero_max, nonzero_min, gap = _gap(np.abs(mu[n_stable:n_stable + n_center]),
-                                      np.abs(np.concatenate([mu[:n_stable], mu[n_stable + n_center:]])), tol)
 
     gn = _norm(obj.grad(w), xp)
-    threshold = grad_tol if grad_tol is not None else EQUILIBRIUM_GRAD_RTOL * max(1.0, scale * max(1.0, _norm(w, xp)))
+    near_equilibrium = EQUILIBRIUM_GRAD_RTOL * max(1.0, scale * max(1.0, _norm(w, xp)))
+    threshold = grad_tol if grad_tol is not None else near_equilibrium
     is_equilibrium = gn <= threshold
     if not is_equilibrium:
         warnings.warn(
             f"`w_star` is not an equilibrium of the flow: |grad L(w_star)| = {gn:.3g} > {threshold:.3g}; the "
             "linearization describes the flow near a moving point. Refine it with find_equilibrium(obj, w_star), "
             "or pass grad_tol to accept it.", NotAnEquilibriumWarning, stacklevel=2)
+    if tol is None:
+        tol = scale * P * _EPS + (RESIDUAL_TOL_FACTOR * gn if gn <= near_equilibrium else 0.0)
+    n_stable = int(np.sum(mu < -tol))
+    n_unstable = int(np.sum(mu > tol))
+    n_center = P - n_stable - n_unstable
+    zero_max, nonzero_min, gap = _gap(np.abs(mu[n_stable:n_stable + n_center]),
+                                      np.abs(np.concatenate([mu[:n_stable], mu[n_stable + n_center:]])), tol)
 
     if n_center:
         kind = "non-hyperbolic"

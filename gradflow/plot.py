@@ -451,9 +451,6 @@ DEFAULT_RESOLUTION = 81
 DEFAULT_N_STARTS = 7
 #: Newton iterations allowed to each start of the equilibrium search.
 DEFAULT_NEWTON_MAX_ITER = 40
-#: Eigenvalues with :math:`|\mu| \le` ``KIND_RTOL`` :math:`\max|\mu|` count as zero when classifying an equilibrium
-#: found by Newton (its gradient is only ~1e-10, so "zero" eigenvalues are that small, not rounding-small).
-KIND_RTOL = 1e-6
 #: Two equilibria closer than ``DEDUP_RTOL`` times the window's diagonal are the same point of the figure (the one
 #: with the smaller gradient is kept: near a degenerate equilibrium Newton converges only linearly).
 DEDUP_RTOL = 1e-3
@@ -706,14 +703,11 @@ def _grid(plane: _Plane, extent, n: int):
 
 
 # ============================================================================= equilibria
-def _classify(obj, w, tol_rtol=KIND_RTOL) -> Linearization:
-    """``linearize`` with the zero threshold ``tol_rtol * max|mu|`` (at least linearize's default); no warnings."""
+def _classify(obj, w) -> Linearization:
+    """``linearize`` at a point found by Newton (its default threshold allows for the residual gradient); no warnings."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", NotAnEquilibriumWarning)
-        first = linearize(obj, w)
-        scale = float(np.max(np.abs(first.eigenvalues))) if first.eigenvalues.size else 0.0
-        tol = max(first.tol, tol_rtol * scale)
-        return first if tol == first.tol else linearize(obj, w, tol=tol)
+        return linearize(obj, w)
 
 
 @dataclasses.dataclass(frozen=True, eq=False)
@@ -856,8 +850,8 @@ def phase_portrait(flow, w_center=None, directions=None, plane=(0, 1), extent=No
     (:func:`gradflow.find_equilibrium` from an ``n_starts`` x ``n_starts``
     grid over the window, plus ``w_center``), kept when they lie in the window
     and in the plane, de-duplicated, and classified by
-    :func:`gradflow.linearize` with the zero threshold ``KIND_RTOL`` times the
-    largest eigenvalue.  Equilibria on a traced manifold are drawn as the
+    :func:`gradflow.linearize` (whose default zero threshold allows for
+    Newton's residual gradient).  Equilibria on a traced manifold are drawn as the
     curve, not as markers; ``w_center``, when it is an equilibrium, is always
     marked.
 

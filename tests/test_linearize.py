@@ -111,6 +111,19 @@ def test_default_tol_is_rank_revealing_lambda_max_times_p_times_eps():
     assert lin.gap > 1e9                                    # exact zero: a clean split
 
 
+def test_default_tol_allows_for_the_residual_gradient_of_an_approximate_equilibrium(hyperbola):
+    """A point 1e-9 off the hyperbola: its center eigenvalue is ~1e-9, far above P*eps*lambda_max, and still zero."""
+    e = 1e-9
+    w = np.array([1.0 + e, 1.0])                             # w1 w2 - 1 = e, |grad L| = e * sqrt(w1^2 + w2^2)
+    lin = linearize(hyperbola, w)
+    gn = e * np.hypot(*w)
+    assert lin.is_equilibrium and lin.grad_norm == pytest.approx(gn, rel=1e-6)
+    assert lin.tol == pytest.approx(lin.nonzero_min * 2 * EPS + 10 * gn, rel=1e-6)
+    assert lin.kind == "non-hyperbolic" and lin.nullity == 1
+    assert lin.zero_max == pytest.approx(e, rel=1e-3)        # det H / tr H = -2e / 2
+    assert linearize(hyperbola, w, tol=2 * 2 * EPS).kind == "saddle"   # the rounding-only threshold splits it wrongly
+
+
 def test_gap_shows_an_ambiguous_split_when_tol_is_set_by_hand():
     obj = Quadratic([2.0, 1e-5, 0.0], seed=2)
     lin = linearize(obj, np.zeros(3), tol=1e-4)
