@@ -163,18 +163,19 @@ def _append(ts, ws, n_out, t, w):
 # ------------------------------------------------------------------ Dormand–Prince
 @numba.njit(cache=True)
 def _dopri_step(rhs, args, t, w, f0, h, K, w_new, error):
-    """One Dormand–Prince step from (t, w) with f0 = f(w); fills w_new, error and K[6] = f(w_new)."""
+    """One Dormand–Prince step from (t, w) with f0 = f(w); fills w_new, error and K[6] = f(w_new).
+
+    The stages are formed in ``w_new``: the last one is the 5th-order solution (FSAL).
+    """
     size = w.shape[0]
-    stage = np.empty(size)
     K[0, :] = f0
     for s in range(1, 7):
         for p in range(size):
             acc = 0.0
             for r in range(s):
                 acc += _A[s, r] * K[r, p]
-            stage[p] = w[p] + h * acc
-        rhs(t + _C[s] * h, stage, K[s], args)
-    w_new[:] = stage          # the last stage is the 5th-order solution (FSAL)
+            w_new[p] = w[p] + h * acc
+        rhs(t + _C[s] * h, w_new, K[s], args)
     for p in range(size):
         acc = 0.0
         for r in range(7):
@@ -386,6 +387,12 @@ def _symmetric_eigen(J):
     """Eigenvalues and C-contiguous eigenvectors ``Q`` and ``Q^T`` of the Hessian ``-(J + J^T) / 2``."""
     eigenvalues, vectors = np.linalg.eigh(-0.5 * (J + J.T))
     return eigenvalues, np.ascontiguousarray(vectors), np.ascontiguousarray(vectors.T)
+
+
+@numba.njit(cache=True)
+def spectral_radius(J):
+    """The spectral radius of the symmetric part of ``J`` (LAPACK from numba, no Python overhead)."""
+    return np.max(np.abs(np.linalg.eigvalsh(0.5 * (J + J.T))))
 
 
 @numba.njit(cache=True)

@@ -243,8 +243,7 @@ class GradientFlow:
         """Steps an explicit method needs over ``span`` for stability alone, from the Hessian's spectral radius at w0."""
         jacobian = np.empty((self.size, self.size))
         self.kernels.jac(0.0, w0, jacobian, self.kernels.args)
-        radius = float(np.max(np.abs(np.linalg.eigvalsh(0.5 * (jacobian + jacobian.T)))))
-        return radius * span / DOPRI5_STABILITY
+        return float(_integrators.spectral_radius(jacobian)) * span / DOPRI5_STABILITY
 
     def _solve_compiled(self, method, w0, t0, tf, t_eval, rtol, atol, max_steps):
         requested = _NO_TIMES if t_eval is None else t_eval
@@ -347,10 +346,9 @@ def _as_numpy_vector(value, name):
 
 def _lyapunov_note(times, loss, rtol, atol) -> str:
     """A sentence when the loss rises along the computed path by more than the tolerances explain."""
-    rises = np.diff(loss, axis=0)
-    allowed = LYAPUNOV_SLACK * (rtol * np.abs(loss[:-1]) + atol) + 1e-14
-    excess = rises - allowed
-    if not np.any(excess > 0):
+    rises = loss[1:] - loss[:-1]
+    excess = rises - (LYAPUNOV_SLACK * (rtol * np.abs(loss[:-1]) + atol) + 1e-14)
+    if not (excess > 0).any():
         return ""
     index = np.unravel_index(int(np.argmax(excess)), excess.shape)
     k = index[0]
