@@ -15,7 +15,9 @@ def atomic_write(path, write, mode: str = "wb") -> pathlib.Path:
     The temporary file is flushed and synced before :func:`os.replace`, which
     is atomic on POSIX and Windows, so readers see the old file or the new one,
     never a half-written one; on any error (or Ctrl-C) the temporary file is
-    removed and the exception propagates.
+    removed and the exception propagates.  The new file gets the permissions
+    of the file it replaces, or those of a newly created file (``0o666``
+    less the umask) rather than :func:`tempfile.mkstemp`'s owner-only ones.
     """
     path = pathlib.Path(os.fspath(path))
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -25,9 +27,20 @@ def atomic_write(path, write, mode: str = "wb") -> pathlib.Path:
             write(handle)
             handle.flush()
             os.fsync(handle.fileno())
+        os.chmod(tmp, _mode_for(path))
         os.replace(tmp, path)
     except BaseException:
         if os.path.exists(tmp):
             os.unlink(tmp)
         raise
     return path
+
+
+def _mode_for(path: pathlib.Path) -> int:
+    """The permission bits a file written at ``path`` should have: those of the file there, else 0o666 less the umask."""
+    try:
+        return path.stat().st_mode & 0o7777
+    except FileNotFoundError:
+        umask = os.umask(0)
+        os.umask(umask)
+        return 0o666 & ~umask
