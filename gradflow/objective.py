@@ -46,8 +46,13 @@ class Objective:
         See :mod:`gradflow.losses` for the normalizations.
     weight_decay : float, default 0.0
         :math:`\gamma \ge 0` in :math:`\frac{\gamma}{2}\|w\|^2`.  With
-        :math:`\gamma > 0` the degenerate minima of the square loss become
-        isolated and hyperbolic.
+        :math:`\gamma > 0` the degenerate minima of feature regression (and of
+        the 2-parameter net :math:`\frac12(w_1w_2 - 1)^2`) become isolated and
+        hyperbolic, as Section 4 expects.  Not every degeneracy goes: the loss
+        of a deep linear net with two or more hidden units stays invariant
+        under :math:`W_1 \to AW_1,\ W_2 \to W_2A^\top` (:math:`A` orthogonal),
+        so its minima still come in manifolds, with a zero Hessian eigenvalue
+        per rotation direction (check with :func:`gradflow.linearize`).
 
     Examples
     --------
