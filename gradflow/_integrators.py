@@ -59,6 +59,8 @@ DOPRI5, EXPRB32, BDF = 0, 1, 2
 BDF_MAX_ORDER = 5
 #: Newton iterations per BDF step before the step is retried.
 BDF_NEWTON_ITERATIONS = 4
+#: A Newton correction below this times the weighted norm of the predicted w is at rounding level: converged.
+NEWTON_ROUNDING = 100 * np.finfo(np.float64).eps
 
 #: Step growth and shrink limits of the step-size controller, and its safety factor.
 MAX_GROWTH, MIN_SHRINK, SAFETY = 10.0, 0.2, 0.9
@@ -473,6 +475,7 @@ def integrate_bdf(method, rhs, jac, args, w0, t0, tf, t_eval, rtol, atol, max_st
             predicted[p] = total
             psi[p] = weighted / gamma[order]
             scale[p] = atol + rtol * abs(total)
+        rounding_floor = NEWTON_ROUNDING * _weighted_norm(predicted, scale)
         c = h / gamma[order]
         # simplified Newton on  d - c f(predicted + d) + psi = 0  with  (I + c H)^-1 = Q (1 + c Lambda)^-1 Q^T
         singular = False
@@ -498,6 +501,12 @@ def integrate_bdf(method, rhs, jac, args, w0, t0, tf, t_eval, rtol, atol, max_st
                     coefficients[i] /= 1.0 + c * eigenvalues[i]
                 np.dot(Q, coefficients, step)
                 step_norm = _weighted_norm(step, scale)
+                if step_norm <= rounding_floor:
+                    # a correction at the rounding level of w itself: no iteration can do better (LSODE's test)
+                    for p in range(size):
+                        d[p] += step[p]
+                    converged = True
+                    break
                 if iteration > 0:
                     rate = step_norm / previous_norm
                     if rate >= 1.0 or rate ** (BDF_NEWTON_ITERATIONS - iteration) / (1.0 - rate) * step_norm > newton_tol:
