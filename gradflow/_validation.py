@@ -68,6 +68,14 @@ def check_real(name: str, value, minimum: float | None = None, *, strict: bool =
     return value
 
 
+def check_seed(value, name: str = "seed") -> int:
+    """A random seed: an integer >= 0 (what ``numpy.random.default_rng`` takes)."""
+    value = check_int(name, value)
+    if value < 0:
+        raise ValueError(f"`{name}` must be a non-negative integer, e.g. 0; got {value}.")
+    return value
+
+
 def check_bool(name: str, value) -> bool:
     """``value`` if it is a bool (NumPy bools accepted)."""
     if isinstance(value, bool) or type(value).__name__ == "bool_":

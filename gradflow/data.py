@@ -26,7 +26,7 @@ from typing import Any
 import numpy as np
 
 from . import _backend
-from ._validation import check_bool, check_choice, check_int, check_real, describe
+from ._validation import check_bool, check_choice, check_int, check_real, check_seed, describe
 
 __all__ = ["Dataset", "sine", "linear_teacher", "separable", "digits"]
 
@@ -303,10 +303,6 @@ class Dataset:
 # ---------------------------------------------------------------------------
 
 
-def _validate_seed(seed) -> int:
-    return check_int("seed", seed, minimum=0)
-
-
 def _validate_n_test(n_test) -> int:
     return check_int("n_test", n_test, minimum=0)
 
@@ -395,7 +391,7 @@ def sine(
     n_test = _validate_n_test(n_test)
     frequency = _validate_frequency(frequency)
     nodes = _validate_nodes(nodes)
-    seed = _validate_seed(seed)
+    seed = check_seed(seed)
     noise = _validate_noise(noise)
 
     rng = np.random.default_rng(seed)
@@ -482,7 +478,7 @@ def linear_teacher(
     d = _validate_d(d)
     hidden = _validate_hidden(hidden)
     bias = _validate_bias(bias)
-    seed = _validate_seed(seed)
+    seed = check_seed(seed)
 
     rng = np.random.default_rng(seed)
     W1 = _readonly(rng.standard_normal((hidden, d)))
@@ -561,7 +557,7 @@ def separable(
     n_test = _validate_n_test(n_test)
     d = _validate_d(d)
     margin = _validate_margin(margin)
-    seed = _validate_seed(seed)
+    seed = check_seed(seed)
 
     rng = np.random.default_rng(seed)
     u = rng.standard_normal(d)
@@ -646,7 +642,7 @@ def digits(
     """
     n_train, n_test = _validate_digits_sizes(n_train, n_test)
     random_labels = _validate_random_labels(random_labels)
-    seed = _validate_seed(seed)
+    seed = check_seed(seed)
 
     pixels, labels = _load_digits()
     rng = np.random.default_rng(seed)

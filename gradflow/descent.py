@@ -47,7 +47,7 @@ import numba
 import numpy as np
 
 from . import _backend, _kernels
-from ._validation import check_bool, check_choice, check_int, check_real, describe
+from ._validation import check_bool, check_choice, check_int, check_real, check_seed, describe
 from .models import FeatureRegression
 from .objective import Objective
 from .trajectory import Trajectory, evaluate_path
@@ -145,7 +145,7 @@ class Perturbation:
         object.__setattr__(self, "every", _validate_every(self.every))
         object.__setattr__(self, "sigma", _validate_sigma(self.sigma))
         object.__setattr__(self, "relative", check_bool("relative", self.relative))
-        object.__setattr__(self, "seed", _validate_seed(self.seed))
+        object.__setattr__(self, "seed", check_seed(self.seed))
 
     def steps(self, n_steps: int) -> np.ndarray:
         """The steps after which noise is added in a run of ``n_steps`` steps: multiples of ``every`` below ``n_steps``."""
@@ -311,7 +311,7 @@ def sgd(obj, w0, lr=SGD_DEFAULT_LR, steps=SGD_DEFAULT_STEPS, batch_size=SGD_DEFA
     lr = _validate_lr(lr)
     steps = _validate_steps(steps)
     batch_size = _validate_batch_size(obj, batch_size)
-    seed = _validate_seed(seed)
+    seed = check_seed(seed)
     record_every = _validate_record_every(record_every)
     perturbation = _validate_perturbation(perturbation)
     progress = _validate_progress(progress)
@@ -397,13 +397,6 @@ def _validate_sigma(sigma) -> float:
     if sigma < 0:
         raise ValueError(f"`sigma` must be a standard deviation >= 0, e.g. 0.6 (or 0.25 with relative=True); got {sigma}.")
     return sigma
-
-
-def _validate_seed(seed) -> int:
-    seed = check_int("seed", seed)
-    if seed < 0:
-        raise ValueError(f"`seed` must be a non-negative integer, e.g. 0; got {seed}.")
-    return seed
 
 
 def _validate_batch_size(obj: Objective, batch_size) -> int:

@@ -56,7 +56,7 @@ import numpy as np
 import scipy.sparse.linalg
 
 from . import _backend, _threads
-from ._validation import check_choice, check_int, check_real, describe
+from ._validation import check_choice, check_int, check_real, check_seed, describe
 from .flow import GradientFlow
 from .models import Network
 from .objective import Objective
@@ -788,7 +788,7 @@ def degeneracy(obj, w_star, tol=None, probe_inputs=None, n_probe=DEFAULT_N_PROBE
     tol = _validate_tol(tol)
     n_probe = check_int("n_probe", n_probe, minimum=0)
     trivial_tol = check_real("trivial_tol", trivial_tol, minimum=0.0)
-    seed = check_int("seed", seed, minimum=0)
+    seed = check_seed(seed)
     xp = obj.xp
     probe_inputs = _validate_probe_inputs(obj, probe_inputs)
     P = obj.size
@@ -913,7 +913,7 @@ def spectrum(obj, w, k=DEFAULT_K, which="largest", method="auto", rtol=DEFAULT_L
     k = _validate_k(k, P, method)
     rtol = check_real("rtol", rtol, minimum=0.0)
     maxiter = None if maxiter is None else check_int("maxiter", maxiter, minimum=1)
-    seed = check_int("seed", seed, minimum=0)
+    seed = check_seed(seed)
     xp = _namespace(obj)
 
     if method == "dense":
@@ -1001,7 +1001,7 @@ def spectral_density(obj, w, n_probes=DEFAULT_SLQ_PROBES, steps=DEFAULT_LANCZOS_
     n_probes = check_int("n_probes", n_probes, minimum=1)
     steps = check_int("steps", steps, minimum=1)
     bandwidth = None if bandwidth is None else check_real("bandwidth", bandwidth, minimum=0.0, strict=True)
-    seed = check_int("seed", seed, minimum=0)
+    seed = check_seed(seed)
     grid = _validate_grid(grid)
     xp = _namespace(obj)
     P = int(obj.size)
@@ -1060,7 +1060,7 @@ def hessian_trace(obj, w, n_probes=DEFAULT_TRACE_PROBES, seed=DEFAULT_SEED, batc
     obj = _validate_objective(obj)
     w = _validate_w_star(obj, w, "w")
     n_probes = check_int("n_probes", n_probes, minimum=1)
-    seed = check_int("seed", seed, minimum=0)
+    seed = check_seed(seed)
     batch_size = check_int("batch_size", batch_size, minimum=1)
     xp = _namespace(obj)
     P = int(obj.size)

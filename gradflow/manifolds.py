@@ -45,7 +45,7 @@ import numpy as np
 import sympy as sp
 
 from . import _backend
-from ._validation import check_int, check_real, describe
+from ._validation import check_int, check_real, check_seed, describe
 from ._verdict import DOES_NOT_HOLD, HOLDS, INCONCLUSIVE, verdict_of
 from .flow import GradientFlow
 from .linearize import EQUILIBRIUM_GRAD_RTOL, NotAnEquilibriumWarning, find_equilibrium, linearize
@@ -555,7 +555,7 @@ def hartman_grobman(flow, w_star, radius=DEFAULT_RADIUS, samples=DEFAULT_SAMPLES
     w_star = _validate_w_star(flow.obj, w_star)
     radius = _validate_radius(radius)
     samples = _validate_samples(samples, minimum=2)
-    seed = _validate_seed(seed)
+    seed = check_seed(seed)
     n_radii = _validate_n_radii(n_radii)
     method = _validate_method(method)
     tol = _validate_tol(tol)
@@ -1180,7 +1180,7 @@ def center_attraction(flow, w_star, radius=DEFAULT_RADIUS, samples=DEFAULT_ATTRA
     w_star = _validate_w_star(flow.obj, w_star)
     radius = _validate_radius(radius)
     samples = _validate_samples(samples, minimum=1)
-    seed = _validate_seed(seed)
+    seed = check_seed(seed)
     manifold = _validate_manifold(manifold, w_star)
     horizon = _validate_horizon(horizon)
     rate_rtol = _validate_rate_rtol(rate_rtol)
@@ -1353,10 +1353,6 @@ def _validate_radius(radius) -> float:
 
 def _validate_samples(samples, minimum) -> int:
     return check_int("samples", samples, minimum=minimum)
-
-
-def _validate_seed(seed) -> int:
-    return check_int("seed", seed, minimum=0)
 
 
 def _validate_n_radii(n_radii) -> int:

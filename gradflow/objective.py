@@ -20,7 +20,7 @@ import math
 import numpy as np
 
 from . import _backend, losses as _losses
-from ._validation import check_bool, check_int, check_real, describe
+from ._validation import check_bool, check_int, check_real, check_seed, describe
 from .data import Dataset
 from .models import Network
 
@@ -227,7 +227,7 @@ class Objective:
             which gradient descent on the square loss selects the minimum-norm
             solution.
         """
-        seed = check_int("seed", seed, minimum=0)
+        seed = check_seed(seed)
         scale = check_real("scale", scale, minimum=0.0)
         in_data_span = check_bool("in_data_span", in_data_span)
         w = scale * np.random.default_rng(seed).standard_normal(self.size)

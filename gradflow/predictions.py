@@ -48,7 +48,7 @@ import numpy as np
 import scipy.optimize
 
 from . import _backend
-from ._validation import check_int, check_real, describe
+from ._validation import check_int, check_real, check_seed, describe
 from ._verdict import DOES_NOT_HOLD, HOLDS, INCONCLUSIVE, combine, verdict_of
 from .descent import Perturbation, gd
 from .flow import GradientFlow
@@ -575,8 +575,8 @@ def perturbation_response(obj, w_star, sigma=RESPONSE_SIGMA, lr=DEFAULT_LR, step
     w_star = _validate_point(obj, w_star, "w_star")
     sigma = _validate_positive("sigma", sigma)
     lr = _validate_positive("lr", lr)
-    steps = _validate_count("steps", steps)
-    seed = _validate_seed(seed)
+    steps = check_int("steps", steps, minimum=1)
+    seed = check_seed(seed)
     rtol = _validate_positive("rtol", rtol)
     lin = _equilibrium_linearization(obj, w_star)
     if delta is None:
@@ -696,12 +696,12 @@ def perturbation_walk(obj, w_star, rounds=WALK_ROUNDS, every=WALK_EVERY, sigma=W
     obj = _validate_objective(obj)
     _require_square_loss(obj, "perturbation_walk")
     w_star = _validate_point(obj, w_star, "w_star")
-    rounds = _validate_count("rounds", rounds, minimum=2)
-    every = _validate_count("every", every)
+    rounds = check_int("rounds", rounds, minimum=2)
+    every = check_int("every", every, minimum=1)
     sigma = _validate_positive("sigma", sigma)
-    repetitions = _validate_count("repetitions", repetitions, minimum=2)
+    repetitions = check_int("repetitions", repetitions, minimum=2)
     lr = _validate_positive("lr", lr)
-    seed = _validate_seed(seed)
+    seed = check_seed(seed)
     rtol = _validate_positive("rtol", rtol)
     lin = _equilibrium_linearization(obj, w_star)
     center, stable = _np(lin.center), _np(lin.stable)
@@ -821,10 +821,10 @@ def min_norm(obj, w0=None, method="gd", lr=DEFAULT_LR, steps=MIN_NORM_STEPS, t_e
     kind = _min_norm_kind(obj)
     method = _validate_method(method)
     lr = _validate_positive("lr", lr)
-    steps = _validate_count("steps", steps)
+    steps = check_int("steps", steps, minimum=1)
     t_end = lr * steps if t_end is None else _validate_positive("t_end", t_end)
     rtol = _validate_positive("rtol", rtol)
-    seed = _validate_seed(seed)
+    seed = check_seed(seed)
     if w0 is None:
         w0 = np.zeros(obj.size) if kind == "feature_regression" else _np(
             obj.init(seed=seed, scale=MIN_NORM_INIT_SCALE, in_data_span=True))
@@ -960,7 +960,7 @@ def max_margin(obj, w0=None, lr=MARGIN_LR, steps=MARGIN_STEPS, norm_rtol=MARGIN_
     obj = _validate_objective(obj)
     _require_margin_objective(obj)
     lr = _validate_positive("lr", lr)
-    steps = _validate_count("steps", steps, minimum=100)
+    steps = check_int("steps", steps, minimum=100)
     norm_rtol = _validate_positive("norm_rtol", norm_rtol)
     fit_decades = _validate_positive("fit_decades", fit_decades)
     w0 = np.zeros(obj.size) if w0 is None else _validate_point(obj, w0, "w0")
@@ -1130,7 +1130,7 @@ def early_stopping(obj, w0=None, lr=DEFAULT_LR, steps=EARLY_STEPS, filter_tol=EA
     obj = _validate_objective(obj)
     _require_quadratic(obj)
     lr = _validate_positive("lr", lr)
-    steps = _validate_count("steps", steps, minimum=10)
+    steps = check_int("steps", steps, minimum=10)
     filter_tol = _validate_positive("filter_tol", filter_tol)
     overfit_rtol = _validate_positive("overfit_rtol", overfit_rtol)
     w0 = np.zeros(obj.size) if w0 is None else _validate_point(obj, w0, "w0")
@@ -1336,20 +1336,6 @@ def _validate_positive(name: str, value) -> float:
     if not value > 0:
         raise ValueError(f"`{name}` must be > 0; got {value}.")
     return value
-
-
-def _validate_count(name: str, value, minimum: int = 1) -> int:
-    value = check_int(name, value)
-    if value < minimum:
-        raise ValueError(f"`{name}` must be an integer >= {minimum}; got {value}.")
-    return value
-
-
-def _validate_seed(seed) -> int:
-    seed = check_int("seed", seed)
-    if seed < 0:
-        raise ValueError(f"`seed` must be a non-negative integer, e.g. 0; got {seed}.")
-    return seed
 
 
 def _validate_method(method) -> str:

@@ -265,7 +265,7 @@ def test_sine_zero_test_points_means_no_test_set():
         ({"frequency": None}, TypeError, r"`frequency` must be a real number"),
         ({"nodes": "gauss"}, ValueError, r"`nodes` must be one of 'chebyshev', 'uniform', 'random'"),
         ({"nodes": 1}, TypeError, r"`nodes` must be a string"),
-        ({"seed": -1}, ValueError, r"`seed` must be an integer >= 0"),
+        ({"seed": -1}, ValueError, r"`seed` must be a non-negative integer"),
         ({"seed": 1.5}, TypeError, r"`seed` must be an integer"),
         ({"noise": -0.1}, ValueError, r"`noise` must be >= 0"),
     ],
@@ -392,7 +392,7 @@ def test_separable_shapes_and_reproducibility():
         ({"n": 1}, ValueError, r"`n` must be an integer >= 2"),
         ({"d": 0}, ValueError, r"`d` must be an integer >= 1"),
         ({"n_test": -1}, ValueError, r"`n_test` must be an integer >= 0"),
-        ({"seed": -3}, ValueError, r"`seed` must be an integer >= 0"),
+        ({"seed": -3}, ValueError, r"`seed` must be a non-negative integer"),
     ],
 )
 def test_separable_validates_its_parameters(kwargs, error, match):
@@ -456,7 +456,7 @@ def test_digits_seed_changes_the_shuffle_reproducibly():
         ({"n_test": -1}, ValueError, r"`n_test` must be an integer >= 0"),
         ({"n_test": 1.5}, TypeError, r"`n_test` must be an integer"),
         ({"random_labels": "yes"}, TypeError, r"`random_labels` must be True or False"),
-        ({"seed": -1}, ValueError, r"`seed` must be an integer >= 0"),
+        ({"seed": -1}, ValueError, r"`seed` must be a non-negative integer"),
     ],
 )
 def test_digits_validates_its_parameters(kwargs, error, match):

@@ -110,7 +110,7 @@ def test_hessian_needs_a_single_parameter_vector():
 
 
 @pytest.mark.parametrize("kwargs, error, match", [
-    ({"seed": -1}, ValueError, "`seed` must be an integer >= 0"),
+    ({"seed": -1}, ValueError, "`seed` must be a non-negative integer"),
     ({"scale": -1.0}, ValueError, "`scale` must be >= 0.0"),
     ({"scale": "big"}, TypeError, "`scale` must be a real number"),
     ({"in_data_span": 1}, TypeError, "`in_data_span` must be True or False"),
