@@ -17,7 +17,7 @@ from typing import Callable
 
 from .._verdict import DOES_NOT_HOLD, HOLDS, INCONCLUSIVE, VERDICTS, combine
 
-__all__ = ["Claim", "ExperimentResult", "Experiment", "REGISTRY", "register", "save_figure", "VERDICTS", "SIZES",
+__all__ = ["Claim", "ExperimentResult", "Experiment", "REGISTRY", "register", "new_figure", "save_figure", "VERDICTS", "SIZES",
            "HOLDS", "DOES_NOT_HOLD", "INCONCLUSIVE"]
 
 SIZES = ("quick", "full")
@@ -121,6 +121,25 @@ def register(name: str, title: str, source: str):
         return run
 
     return decorate
+
+
+def new_figure(rows: int, cols: int, width: float, height: float, subplot_kw=None):
+    """A figure in gradflow's plot style (``gf.plot.style``) with constrained layout and a ``(rows, cols)`` array of axes.
+
+    ``subplot_kw`` maps ``(row, col)`` to keyword arguments of ``add_subplot`` (e.g. ``{"projection": "3d"}``).
+    """
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    from .. import plot
+
+    with plot.style():
+        fig = plt.figure(figsize=(width, height), layout="constrained")
+        axes = np.empty((rows, cols), dtype=object)
+        for r in range(rows):
+            for c in range(cols):
+                axes[r, c] = fig.add_subplot(rows, cols, r * cols + c + 1, **(subplot_kw or {}).get((r, c), {}))
+    return fig, axes
 
 
 def save_figure(fig, out_dir, filename: str, dpi: int = 150) -> str:
