@@ -20,7 +20,7 @@ def test_readme_has_exactly_two_setup_commands():
     commands = _readme_commands()
     assert len(commands) == 2
     assert "pytest" in commands[1] and '".[test]"' in commands[1]
-    assert "examples/" in commands[0]
+    assert commands[0] == "python -m pip install -e . && gradflow reproduce --out results"
 
 
 def test_ci_runs_the_readme_test_command_verbatim_in_a_fresh_venv():
