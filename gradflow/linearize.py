@@ -215,6 +215,8 @@ class Linearization:
     is_equilibrium : bool
         Whether ``grad_norm`` is within the equilibrium threshold (see
         :func:`linearize`); a warning was issued otherwise.
+    grad_tol : float
+        That threshold.
     """
 
     w: object
@@ -234,6 +236,7 @@ class Linearization:
     gap: float
     grad_norm: float
     is_equilibrium: bool
+    grad_tol: float
 
     @property
     def hessian_eigenvalues(self) -> np.ndarray:
@@ -723,7 +726,24 @@ def linearize(obj_or_flow, w_star, tol=None, grad_tol=None) -> Linearization:
         unstable=vectors[:, n_stable + n_center:],
         dims={"stable": n_stable, "center": n_center, "unstable": n_unstable},
         is_hyperbolic=n_center == 0, kind=kind, morse_index=n_unstable, nullity=n_center, tol=float(tol),
-        zero_max=zero_max, nonzero_min=nonzero_min, gap=gap, grad_norm=gn, is_equilibrium=bool(is_equilibrium))
+        zero_max=zero_max, nonzero_min=nonzero_min, gap=gap, grad_norm=gn, is_equilibrium=bool(is_equilibrium),
+        grad_tol=float(threshold))
+
+
+def equilibrium_linearization(obj, w_star, tol=None, hint="gf.find_equilibrium(obj, w_star)") -> Linearization:
+    """:func:`linearize` at ``w_star``, which must be an equilibrium: a ``ValueError`` says by how much it is not.
+
+    For the analyses that need an equilibrium (the checks of :mod:`gradflow.checks`); ``hint`` is how to get one.
+    """
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", NotAnEquilibriumWarning)
+        lin = linearize(obj, w_star, tol=tol)
+    if not lin.is_equilibrium:
+        raise ValueError(
+            f"`w_star` must be an equilibrium of the flow (grad L(w_star) = 0); got a point with |grad L(w_star)| = "
+            f"{lin.grad_norm:.3g}, {lin.grad_norm / lin.grad_tol:.3g} times the threshold {lin.grad_tol:.3g}. "
+            f"Refine it with {hint}.")
+    return lin
 
 
 # ============================================================================= degeneracy
