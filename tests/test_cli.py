@@ -97,13 +97,41 @@ def test_rerun_skips_complete_experiments_unless_forced_or_the_seed_differs(tmp_
     first = marker.read_text()
     capsys.readouterr()
     assert main(["reproduce", "fake_ok", "--out", str(out)]) == 0
-    assert "skipped" in capsys.readouterr().err and marker.read_text() == first
+    err = capsys.readouterr().err
+    assert "skipped" in err and "--force" in err and marker.read_text() == first
     assert main(["reproduce", "fake_ok", "--out", str(out), "--force"]) == 0
     assert "finished in" in capsys.readouterr().err
     assert main(["reproduce", "fake_ok", "--out", str(out), "--seed", "3"]) == 0
     assert "finished in" in capsys.readouterr().err
     assert json.loads(marker.read_text())["seed"] == 3
     assert leftovers(out) == []
+
+
+def _other_run(size, seed, out_dir):
+    return ExperimentResult("fake_other", "Another fake", size, seed, {}, {},
+                            (Claim("Figure 0", "a third claim", HOLDS, "measured 3"),))
+
+
+def test_the_report_covers_earlier_complete_results_of_the_same_size_and_seed(tmp_path, capsys, fakes, monkeypatch):
+    monkeypatch.setitem(REGISTRY, "fake_other", Experiment("fake_other", "Another fake", "Figure 0", _other_run))
+    out = tmp_path / "r"
+    assert main(["reproduce", "fake_ok", "--out", str(out)]) == 0
+    assert main(["reproduce", "fake_other", "--out", str(out)]) == 0
+    report = json.loads((out / "report.json").read_text())
+    assert [e["name"] for e in report["experiments"]] == ["fake_ok", "fake_other"]
+    assert main(["reproduce", "fake_other", "--out", str(out), "--seed", "1"]) == 0     # another seed: its own report
+    assert [e["name"] for e in json.loads((out / "report.json").read_text())["experiments"]] == ["fake_other"]
+
+
+def test_a_result_written_by_another_gradflow_version_is_not_complete(tmp_path, capsys, fakes):
+    out = tmp_path / "r"
+    assert main(["reproduce", "fake_ok", "--out", str(out)]) == 0
+    marker = out / "fake_ok" / "result.json"
+    record = json.loads(marker.read_text())
+    marker.write_text(json.dumps({**record, "gradflow_version": "0.0.1"}))
+    capsys.readouterr()
+    assert main(["reproduce", "fake_ok", "--out", str(out)]) == 0
+    assert "finished in" in capsys.readouterr().err and json.loads(marker.read_text())["gradflow_version"] == gf.__version__
 
 
 def test_a_failing_experiment_is_reported_the_others_still_run_and_exit_code_is_1(tmp_path, capsys, fakes):

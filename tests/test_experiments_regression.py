@@ -250,7 +250,11 @@ def test_min_norm_curve_matches_the_pseudoinverse_and_overfit_check_fails_before
                                         rel=1e-6, abs=1e-28)
     low = tuple(range(1, 51))                                     # test loss still falling up to degree 50
     _, test_low, _ = R.min_norm_curve(low)
-    assert R.eventual_overfit_claim(low, test_low).verdict == DOES_NOT_HOLD
+    zero_loss = 0.5 * np.mean(data.y_test ** 2)
+    assert R.eventual_overfit_claim(low, test_low, zero_loss).verdict == DOES_NOT_HOLD
+    # a hundredfold rise between rounding-level losses is not overfitting
+    assert R.eventual_overfit_claim((60, 80), np.array([1e-31, 1e-29]), zero_loss).verdict == DOES_NOT_HOLD
+    assert R.eventual_overfit_claim((60, 80), np.array([1e-31, 1e-2]), zero_loss).verdict == HOLDS
 
 
 def test_min_norm_claim_does_not_hold_for_a_start_outside_the_data_span():

@@ -174,13 +174,18 @@ def experiment_dir(out, name: str) -> pathlib.Path:
 def load_result(out, name: str, size: str | None = None, seed: int | None = None):
     """The complete result of ``name`` in ``out`` as an :class:`ExperimentResult`, or None.
 
-    Complete means: ``out/<name>/result.json`` reads back, names ``name``, has the
-    given ``size`` and ``seed`` (when given), and its data file and figures exist.
+    Complete means: ``out/<name>/result.json`` reads back, names ``name``, was
+    written by this version of gradflow (another version may decide its
+    claims differently), has the given ``size`` and ``seed`` (when given), and
+    its data file and figures exist.
     """
+    from .. import __version__
+
     folder = experiment_dir(out, name)
     try:
         record = json.loads((folder / RESULT_FILE).read_text(encoding="utf-8"))
-        if record.get("format") != RESULT_FORMAT or record.get("name") != name:
+        if (record.get("format") != RESULT_FORMAT or record.get("name") != name
+                or record.get("gradflow_version") != __version__):
             return None
         if (size is not None and record.get("size") != size) or (seed is not None and record.get("seed") != seed):
             return None
@@ -384,6 +389,10 @@ def reproduce(names=None, out=DEFAULT_OUT, size: str = DEFAULT_SIZE, seed: int =
               jobs: int = DEFAULT_JOBS, force: bool = False, progress: bool = True) -> list:
     """Run the paper's experiments into ``out`` and write ``out/report.md`` and ``out/report.json``.
 
+    The report covers the experiments run now and every other complete one
+    already in ``out`` with the same size and seed, so that running the
+    experiments one at a time into one folder builds up one report.
+
     Parameters
     ----------
     names : str or sequence of str, optional
@@ -438,7 +447,7 @@ def reproduce(names=None, out=DEFAULT_OUT, size: str = DEFAULT_SIZE, seed: int =
         if existing is not None:
             results[name] = existing
             _say(progress, f"{name} ({i + 1}/{total}) skipped: complete in {experiment_dir(out, name)} "
-                           f"({existing.verdict}); use force to rerun")
+                           f"({existing.verdict}); rerun it with --force (force=True)")
         else:
             todo.append((i, name))
 
@@ -484,6 +493,8 @@ def reproduce(names=None, out=DEFAULT_OUT, size: str = DEFAULT_SIZE, seed: int =
         executor.shutdown(wait=True)
 
     ordered = [results[name] for name in names]
-    write_report(ordered, out)
+    earlier = [result for name in _registered() if name not in results
+               for result in [load_result(out, name, size, seed)] if result is not None]
+    write_report(sorted(ordered + earlier, key=lambda r: _natural_key(r.name)), out)
     _say(progress, f"report: {out / 'report.md'}")
     return ordered

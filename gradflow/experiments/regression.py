@@ -126,6 +126,9 @@ ROUNDING_RTOL = 1e-12
 #: Figure 13: the minimum-norm solution "eventually overfits" when its test loss at the largest degree is at least
 #: this many times its minimum over the degrees.
 EVENTUAL_OVERFIT_FACTOR = 10.0
+#: ... and at least this fraction of the test loss of the zero predictor (a rise between rounding-level losses,
+#: say from 1e-31 to 1e-29, is not overfitting).
+EVENTUAL_OVERFIT_FLOOR = 1e-2
 
 
 # ============================================================================= shared pieces
@@ -995,17 +998,19 @@ def min_norm_curve(degrees, n_train: int = MIN_NORM_N_TRAIN, n_test: int = MIN_N
     return np.array(train), np.array(test), np.array(norm)
 
 
-def eventual_overfit_claim(degrees, test) -> Claim:
-    """Figure 13: the minimum-norm solution eventually overfits."""
+def eventual_overfit_claim(degrees, test, zero_loss: float) -> Claim:
+    """Figure 13: the minimum-norm solution eventually overfits; ``zero_loss`` is the zero predictor's test loss."""
     statement = ("The minimum-norm solution eventually overfits: its test loss rises again as the number of "
                  "parameters grows.")
     degrees, test = np.asarray(degrees), np.asarray(test)
     i = int(np.argmin(test))
     factor = float(test[-1] / test[i]) if test[i] > 0 else math.inf
-    ok = i < len(test) - 1 and factor >= EVENTUAL_OVERFIT_FACTOR
+    relative = float(test[-1] / zero_loss)
+    ok = i < len(test) - 1 and factor >= EVENTUAL_OVERFIT_FACTOR and relative >= EVENTUAL_OVERFIT_FLOOR
     evidence = (f"smallest test loss {test[i]:.3g} at degree {degrees[i]} ({degrees[i] + 1} parameters); at degree "
-                f"{degrees[-1]} ({degrees[-1] + 1} parameters) it is {test[-1]:.3g}, {factor:.3g} times the minimum "
-                f"(overfits means >= {EVENTUAL_OVERFIT_FACTOR:g} times).")
+                f"{degrees[-1]} ({degrees[-1] + 1} parameters) it is {test[-1]:.3g}, {100 * relative:.3g}% of the "
+                f"zero predictor's test loss {zero_loss:.3g} (overfits means >= {EVENTUAL_OVERFIT_FACTOR:g} times the "
+                f"minimum and >= {100 * EVENTUAL_OVERFIT_FLOOR:g}% of the zero predictor's loss).")
     return Claim("Figure 13", statement, verdict_of(ok), evidence)
 
 
@@ -1033,7 +1038,9 @@ def fig13(size: str, seed: int, out_dir) -> ExperimentResult:
     train, test, norm = min_norm_curve(degrees)
     reports = {p: min_norm(regression_problem(p, n_train=MIN_NORM_N_TRAIN, n_test=MIN_NORM_N_TEST).objective,
                            lr=LR, steps=MIN_NORM_GD_STEPS) for p in MIN_NORM_GD_DEGREES}
-    claims = (eventual_overfit_claim(degrees, test), min_norm_gd_claim(reports))
+    zero_loss = 0.5 * float(np.mean(np.asarray(sine(n_train=MIN_NORM_N_TRAIN, n_test=MIN_NORM_N_TEST,
+                                                    frequency=FREQUENCY, nodes=NODES).y_test) ** 2))
+    claims = (eventual_overfit_claim(degrees, test, zero_loss), min_norm_gd_claim(reports))
     params = np.asarray(degrees) + 1
     over = params >= MIN_NORM_N_TRAIN
     from .. import plot
