@@ -12,9 +12,12 @@ carry a verdict decided from measured numbers.
 from __future__ import annotations
 
 import dataclasses
+import functools
+import os
 import pathlib
 from typing import Callable
 
+from .._validation import check_choice, check_seed, describe
 from .._verdict import DOES_NOT_HOLD, HOLDS, INCONCLUSIVE, VERDICTS, combine
 
 __all__ = ["Claim", "ExperimentResult", "Experiment", "REGISTRY", "register", "new_figure", "save_figure", "VERDICTS", "SIZES",
@@ -112,15 +115,30 @@ REGISTRY: dict = {}
 
 
 def register(name: str, title: str, source: str):
-    """Decorator registering ``run(size, seed, out_dir) -> ExperimentResult`` under ``name``."""
+    """Decorator registering ``run(size, seed, out_dir) -> ExperimentResult`` under ``name``.
+
+    The registered function checks its inputs first (``size`` one of :data:`SIZES`, ``seed`` an integer
+    >= 0, ``out_dir`` a path), so every experiment called directly gets the same clear errors.
+    """
 
     def decorate(run: Callable) -> Callable:
         if name in REGISTRY:
             raise RuntimeError(f"experiment {name!r} registered twice")
-        REGISTRY[name] = Experiment(name=name, title=title, source=source, run=run)
-        return run
+
+        @functools.wraps(run)
+        def checked(size, seed, out_dir):
+            return run(check_choice("size", size, SIZES), check_seed(seed), _validate_out_dir(out_dir))
+
+        REGISTRY[name] = Experiment(name=name, title=title, source=source, run=checked)
+        return checked
 
     return decorate
+
+
+def _validate_out_dir(out_dir) -> pathlib.Path:
+    if isinstance(out_dir, (str, os.PathLike)):
+        return pathlib.Path(out_dir)
+    raise TypeError(f"`out_dir` must be a directory path (str or pathlib.Path) for the figures; got {describe(out_dir)}.")
 
 
 def new_figure(rows: int, cols: int, width: float, height: float, subplot_kw=None):

@@ -60,8 +60,6 @@ from __future__ import annotations
 
 import dataclasses
 import math
-import os
-import pathlib
 import warnings
 
 import numpy as np
@@ -70,14 +68,14 @@ import scipy.stats
 
 from .. import activations as _activations
 from .. import data as _data
-from .._validation import check_bool, check_choice, check_int, check_seed, describe
+from .._validation import check_bool, check_int, check_seed, describe
 from .._verdict import DOES_NOT_HOLD, HOLDS, INCONCLUSIVE, verdict_of
 from ..data import Dataset
 from ..descent import Perturbation, gd
 from ..linearize import NotAnEquilibriumWarning, degeneracy, find_equilibrium, linearize
 from ..models import MLP, DeepLinear
 from ..objective import Objective
-from ._core import SIZES, Claim, ExperimentResult, register, save_figure
+from ._core import Claim, ExperimentResult, register, save_figure
 
 __all__ = [
     "fig1", "fig3", "fig8", "fig9", "fig10", "fig11", "theorem3",
@@ -155,24 +153,6 @@ ZERO_LOSS = 1e-20
 
 
 # ============================================================================ shared helpers
-def _validate_size(size) -> str:
-    return check_choice("size", size, SIZES)
-
-
-def _validate_seed(seed) -> int:
-    return check_seed(seed)
-
-
-def _validate_out_dir(out_dir) -> pathlib.Path:
-    if isinstance(out_dir, (str, os.PathLike)):
-        return pathlib.Path(out_dir)
-    raise TypeError(f"`out_dir` must be a directory path (str or pathlib.Path) for the figures; got {describe(out_dir)}.")
-
-
-def _inputs(size, seed, out_dir):
-    return _validate_size(size), _validate_seed(seed), _validate_out_dir(out_dir)
-
-
 def polynomial_activation() -> _activations.Polynomial:
     """The degree-:data:`POLY_DEGREE` Chebyshev fit of ReLU on :data:`POLY_INTERVAL` (Figure 9's activation)."""
     return _activations.relu_polynomial(POLY_DEGREE, interval=POLY_INTERVAL)
@@ -223,7 +203,7 @@ def digits_subset(base: Dataset, n: int, scrambled: bool, seed: int) -> Dataset:
                         f"got {describe(base)}.")
     n = check_int("n", n, minimum=1, maximum=base.n)
     scrambled = check_bool("scrambled", scrambled)
-    seed = _validate_seed(seed)
+    seed = check_seed(seed)
     X, y = np.asarray(base.X)[:n], np.asarray(base.y)[:n]
     if scrambled:
         y = np.random.default_rng([seed, n, 1]).permutation(y)
@@ -542,7 +522,6 @@ def fig8(size: str, seed: int, out_dir) -> ExperimentResult:
     :func:`norm_penalized_solution` (the same minimizer as the paper's
     :math:`\\lambda\\|W_2 W_1\\|`).
     """
-    size, seed, out_dir = _inputs(size, seed, out_dir)
     cfg = FIG8[size]
     data = _data.linear_teacher(n=cfg.n, n_test=cfg.n_test, d=cfg.d, hidden=cfg.teacher_hidden, seed=seed)
     model = DeepLinear([cfg.d, cfg.hidden, 1])
@@ -812,7 +791,7 @@ def theorem3_row(arch: Architecture, seed: int) -> Theorem3Row:
     """
     if not isinstance(arch, Architecture):
         raise TypeError(f"`arch` must be an Architecture; got {describe(arch)}.")
-    seed = _validate_seed(seed)
+    seed = check_seed(seed)
     data, model, teacher = _teacher_problem(arch, seed)
     obj = Objective(model, data, loss="square")
     for attempt in range(1, THEOREM3_ATTEMPTS + 1):
@@ -926,7 +905,6 @@ def theorem3(size: str, seed: int, out_dir) -> ExperimentResult:
     Theorem 3's condition, the layer bound of its proof, :math:`P - n d'` and
     :math:`P - \\operatorname{rank} J`.
     """
-    size, seed, out_dir = _inputs(size, seed, out_dir)
     archs = THEOREM3_ARCHITECTURES[size]
     rows = tuple(theorem3_row(a, seed + k) for a in archs for k in range(THEOREM3_SEEDS[size]))
     claims = theorem3_claims(rows)
@@ -1106,14 +1084,12 @@ def _size_sweep_figure(out_dir, filename, sizes, finals, label) -> str:
 @register("fig1", "Training-set size sweep, ReLU network, true and scrambled labels", "Figure 1; Section 3")
 def fig1(size: str, seed: int, out_dir) -> ExperimentResult:
     """Figure 1 on digits: classification error against n for a ReLU MLP, with true and scrambled labels."""
-    size, seed, out_dir = _inputs(size, seed, out_dir)
     return _size_sweep("fig1", "relu", "Figure 1", size, seed, out_dir)
 
 
 @register("fig10", "Training-set size sweep, polynomial network, true and scrambled labels", "Figure 10; SI 6.4")
 def fig10(size: str, seed: int, out_dir) -> ExperimentResult:
     """Figure 10 on digits: Figure 1 for the same MLP with the degree-10 polynomial activation."""
-    size, seed, out_dir = _inputs(size, seed, out_dir)
     return _size_sweep("fig10", "polynomial", "Figure 10", size, seed, out_dir)
 
 
@@ -1191,7 +1167,6 @@ def relu_vs_polynomial_claim(relu_train, relu_test, poly_train, poly_test, note:
 @register("fig9", "ReLU network against the same network with a degree-10 polynomial activation", "Figure 9; SI 6.4")
 def fig9(size: str, seed: int, out_dir) -> ExperimentResult:
     """Figure 9 on digits: training and test error along GD of a ReLU MLP and of the same MLP with the polynomial."""
-    size, seed, out_dir = _inputs(size, seed, out_dir)
     cfg = FIG9[size]
     data = _digits_base(cfg.n, cfg.n_test, seed)
     runs, finals, statuses, preacts = {}, {}, [], {}
@@ -1319,7 +1294,6 @@ def fig11(size: str, seed: int, out_dir) -> ExperimentResult:
     full-batch GD for a fixed number of steps (the paper: SGD, 70 epochs per point) on a fixed training set,
     with the ReLU (Figures 5, 6) and the polynomial activation (Figure 11).
     """
-    size, seed, out_dir = _inputs(size, seed, out_dir)
     cfg = WIDTH_SWEEP[size]
     data = _digits_base(cfg.n, cfg.n_test, seed)
     results, claims, statuses = {}, [], []
@@ -1538,7 +1512,6 @@ def fig3(size: str, seed: int, out_dir) -> ExperimentResult:
     standard deviation after steps ``every, 2 every, ...``; and, as control,
     the same number of steps without noise (the paper's Figure 14).
     """
-    size, seed, out_dir = _inputs(size, seed, out_dir)
     cfg = FIG3[size]
     data = _digits_base(cfg.n, cfg.n_test, seed)
     obj = _mlp_objective(data, cfg.hidden, "relu")
