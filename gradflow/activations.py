@@ -222,6 +222,12 @@ def relu_polynomial(degree: int = DEFAULT_RELU_DEGREE, interval=DEFAULT_RELU_INT
         Degree of the polynomial (the paper uses 10).
     interval : (float, float), default (-2.0, 2.0)
         Interval ``(a, b)``, ``a < 0 < b``, on which the fit is made.
+        Outside it the polynomial grows like :math:`|z|^{10}`: choose it to
+        cover the pre-activations the network will reach.  Trained by GD on
+        the digits data, networks with the default interval leave it within a
+        few hundred steps and diverge; ``gradflow reproduce`` uses (-12, 12)
+        for them (``gradflow.experiments.networks.POLY_INTERVAL``) and reports
+        the largest pre-activation reached.
 
     Returns
     -------
