@@ -695,8 +695,7 @@ def linearize(obj_or_flow, w_star, tol=None, grad_tol=None) -> Linearization:
     vectors = xp.flip(V, axis=1)
     scale = float(np.max(np.abs(mu))) if P else 0.0
 
-    gn = _norm(obj.grad(w), xp)
-    near_equilibrium = EQUILIBRIUM_GRAD_RTOL * max(1.0, scale * max(1.0, _norm(w, xp)))
+    gn, near_equilibrium, default_tol = _zero_threshold(obj, w, scale, xp)
     threshold = grad_tol if grad_tol is not None else near_equilibrium
     is_equilibrium = gn <= threshold
     if not is_equilibrium:
@@ -705,7 +704,7 @@ def linearize(obj_or_flow, w_star, tol=None, grad_tol=None) -> Linearization:
             "linearization describes the flow near a moving point. Refine it with find_equilibrium(obj, w_star), "
             "or pass grad_tol to accept it.", NotAnEquilibriumWarning, stacklevel=2)
     if tol is None:
-        tol = scale * P * _EPS + (RESIDUAL_TOL_FACTOR * gn if gn <= near_equilibrium else 0.0)
+        tol = default_tol
     n_stable = int(np.sum(mu < -tol))
     n_unstable = int(np.sum(mu > tol))
     n_center = P - n_stable - n_unstable
@@ -728,6 +727,14 @@ def linearize(obj_or_flow, w_star, tol=None, grad_tol=None) -> Linearization:
         is_hyperbolic=n_center == 0, kind=kind, morse_index=n_unstable, nullity=n_center, tol=float(tol),
         zero_max=zero_max, nonzero_min=nonzero_min, gap=gap, grad_norm=gn, is_equilibrium=bool(is_equilibrium),
         grad_tol=float(threshold))
+
+
+def _zero_threshold(obj, w, scale: float, xp) -> tuple:
+    """``(|grad L(w)|, the default equilibrium threshold, the default zero threshold)`` (see :func:`linearize`)."""
+    gn = _norm(obj.grad(w), xp)
+    near_equilibrium = EQUILIBRIUM_GRAD_RTOL * max(1.0, scale * max(1.0, _norm(w, xp)))
+    tol = scale * int(obj.size) * _EPS + (RESIDUAL_TOL_FACTOR * gn if gn <= near_equilibrium else 0.0)
+    return gn, near_equilibrium, tol
 
 
 def equilibrium_linearization(obj, w_star, tol=None, hint="gf.find_equilibrium(obj, w_star)") -> Linearization:
@@ -785,8 +792,9 @@ def degeneracy(obj, w_star, tol=None, probe_inputs=None, n_probe=DEFAULT_N_PROBE
     obj : Objective or GradientFlow of one
     w_star : array, shape (P,)
     tol : float, optional
-        Zero threshold on the eigenvalues of :math:`H`; default
-        :math:`|\lambda|_{\max} P\,\epsilon`, as in :func:`linearize`.
+        Zero threshold on the eigenvalues of :math:`H`; default that of
+        :func:`linearize` (:math:`|\lambda|_{\max} P\,\epsilon`, plus ten
+        times the residual gradient at an approximate equilibrium).
     probe_inputs : array, shape (m, d), optional
         Raw inputs to test trivial directions on, instead of the fresh random ones.
     n_probe : int, default ``DEFAULT_N_PROBE_INPUTS`` = 512
@@ -818,7 +826,7 @@ def degeneracy(obj, w_star, tol=None, probe_inputs=None, n_probe=DEFAULT_N_PROBE
     lam_np = _backend.to_numpy(lam)
     scale = float(np.max(np.abs(lam_np))) if P else 0.0
     if tol is None:
-        tol = scale * P * _EPS
+        tol = _zero_threshold(obj, w, scale, xp)[2]
     zero = np.abs(lam_np) <= tol
     index = _backend.as_array(np.flatnonzero(zero), xp, dtype=xp.int64)
     null_basis = xp.take(V, index, axis=1)
