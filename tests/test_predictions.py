@@ -114,6 +114,19 @@ def test_perturbation_response_rejects_a_point_that_is_not_an_equilibrium(fig4):
         pr.perturbation_response(fig4, w)
 
 
+def test_not_an_equilibrium_message_uses_linearizes_threshold_and_hint(fig16):
+    w = pinv_solution(fig16) + 1e-3
+    with pytest.warns(gf.NotAnEquilibriumWarning):
+        lin = gf.linearize(fig16, w)                       # the threshold is linearize's own (Linearization.grad_tol)
+    assert not lin.is_equilibrium and lin.grad_norm > lin.grad_tol > 0
+    for check in (pr.perturbation_response, pr.perturbation_walk):
+        with pytest.raises(ValueError) as info:
+            check(fig16, w)
+        text = str(info.value)
+        assert f"{lin.grad_norm:.3g}, {lin.grad_norm / lin.grad_tol:.3g} times the threshold {lin.grad_tol:.3g}" in text
+        assert "gf.find_equilibrium(obj, w_star), or run GD longer first" in text
+
+
 def test_perturbation_response_rejects_other_losses():
     data = gf.data.separable(n=6, n_test=0)
     obj = gf.Objective(gf.models.DeepLinear([2, 1]), data, loss="logistic")
@@ -159,22 +172,53 @@ def test_perturbation_walk_figure4_grows_like_sigma_squared_nullity(fig4):
     assert report.norm[-1] > 2 * report.norm[0]
 
 
-def test_perturbation_walk_nondegenerate_figure16_does_not_grow(fig16):
+def test_perturbation_walk_nondegenerate_figure16_is_inconclusive(fig16):
+    # nullity 0: nothing to random-walk (predicted slope sigma^2 N = 0), so the claim does not apply
     report = pr.perturbation_walk(fig16, pinv_solution(fig16), rounds=6, repetitions=10)
-    assert report.verdict == DOES_NOT_HOLD
+    assert report.verdict == INCONCLUSIVE
     assert report.nullity == 0 and report.predicted_slope == 0.0
     assert np.all(report.displacement_sq < 1e-20)        # every kick is undone
+    assert abs(report.slope) < 1e-20                     # the measured slope is kept in the report
     np.testing.assert_allclose(report.norm, report.norm[0], rtol=1e-10)
-    assert "nondegenerate" in report.message
+    assert "nondegenerate" in report.message and "does not apply" in report.message
+    assert f"slope {report.slope:.4g}" in report.message
 
 
-def test_perturbation_walk_too_few_steps_between_kicks_does_not_hold():
-    # normalized features: the smallest nonzero curvature is 3.3e-3, so 500 steps of lr 0.2 leave e^-0.33 of a kick
-    obj = figure_objective(30, normalize=True)
-    report = pr.perturbation_walk(obj, pinv_solution(obj), rounds=4, every=500, repetitions=5)
-    assert report.verdict == DOES_NOT_HOLD
-    assert not report.returned and report.max_excess_loss > 1e-4
-    assert "raise `every`" in report.message
+def small_degenerate_fit():
+    """Degree-8 Legendre features on 5 Chebyshev nodes: nullity 4, predicted slope 0.36 * 4 = 1.44."""
+    return figure_objective_n(8, 5)
+
+
+def figure_objective_n(degree, n_train):
+    model = gf.models.FeatureRegression(gf.features.Legendre(degree))
+    return gf.Objective(model, gf.data.sine(n_train=n_train, n_test=100, frequency=4))
+
+
+def test_perturbation_walk_too_few_repetitions_is_inconclusive():
+    obj = small_degenerate_fit()
+    report = pr.perturbation_walk(obj, pinv_solution(obj), rounds=6, repetitions=6)
+    assert report.nullity == 4 and report.predicted_slope == pytest.approx(1.44)
+    # measured 1.93 +- 0.53: 4 standard errors (2.1) are more than half the predicted slope, any slope would pass
+    assert pr.WALK_Z * report.slope_stderr > pr.WALK_MAX_RELATIVE_ERROR * report.predicted_slope
+    assert report.returned
+    assert report.verdict == INCONCLUSIVE
+    assert "raise `repetitions`" in report.message
+
+
+def test_perturbation_walk_enough_repetitions_decides():
+    obj = small_degenerate_fit()
+    report = pr.perturbation_walk(obj, pinv_solution(obj), rounds=6, repetitions=60)
+    assert pr.WALK_Z * report.slope_stderr <= pr.WALK_MAX_RELATIVE_ERROR * report.predicted_slope
+    assert report.verdict == HOLDS
+    assert abs(report.slope - 1.44) <= pr.WALK_Z * report.slope_stderr
+
+
+@pytest.mark.parametrize("rounds, repetitions", [(25, 10), (62, 30)], ids=["quick", "full"])
+def test_perturbation_walk_figure4_sizes_of_the_experiments_decide(fig4, rounds, repetitions):
+    # gradflow/experiments/regression.py: 100,000 (quick) / 250,000 (full) steps, kicks every 4000, 10 / 30 runs
+    report = pr.perturbation_walk(fig4, pinv_solution(fig4), rounds=rounds, repetitions=repetitions)
+    assert pr.WALK_Z * report.slope_stderr <= pr.WALK_MAX_RELATIVE_ERROR * report.predicted_slope
+    assert report.verdict == HOLDS
 
 
 @pytest.mark.parametrize("kwargs, match", [
@@ -330,24 +374,42 @@ def test_max_margin_cross_entropy_three_classes():
     assert report.final_angle < 0.05
 
 
-def test_max_margin_non_separable_data_does_not_hold():
+def test_max_margin_non_separable_data_is_inconclusive():
     data = gf.data.separable(n=40, d=2, margin=0.1, seed=0)
     y = data.y.copy()
     y[:4] *= -1                                             # two points of each class cross over
     report = pr.max_margin(logistic(data.X, y), steps=100_000)
-    assert report.verdict == DOES_NOT_HOLD and not report.separable
+    # no max-margin direction exists: the claim does not apply; the numbers are still reported
+    assert report.verdict == INCONCLUSIVE and not report.separable
+    assert "does not apply" in report.message
     assert report.svm is None and np.isnan(report.final_angle)
     assert abs(report.norm_slope) < 1e-6                   # |w| converges to a finite minimizer
     assert report.final_train_error > 0
     assert "not linearly separable" in report.message
 
 
+def test_max_margin_separable_data_with_weight_decay_does_not_hold():
+    data = gf.data.separable(n=40, d=2, margin=0.1, seed=0)
+    obj = gf.Objective(gf.models.DeepLinear([2, 1]), gf.Dataset(data.X, data.y), loss="logistic", weight_decay=1e-3)
+    report = pr.max_margin(obj, steps=100_000)
+    # w(t) converges to the finite minimizer of L + 1e-3/2 |w|^2 (found here by BFGS), not along w_svm log t
+    res = scipy.optimize.minimize(lambda w: float(obj.value(w)), np.zeros(2), jac=lambda w: np.asarray(obj.grad(w)),
+                                  method="BFGS", options={"gtol": 1e-12})
+    np.testing.assert_allclose(report.final_norm, np.linalg.norm(res.x), rtol=1e-6)
+    u = report.svm / report.svm_norm
+    angle = np.arctan2(np.linalg.norm(res.x - (res.x @ u) * u), res.x @ u)
+    assert report.separable and report.final_train_error == 0.0
+    assert report.final_angle == pytest.approx(angle, rel=1e-4) and angle > 0.02   # the angle stalls
+    assert abs(report.norm_slope) < 1e-6 * report.svm_norm                          # |w| stops growing
+    assert report.angle_log_t_end > (1 + pr.MARGIN_ANGLE_SLACK) * report.angle_log_t_start
+    assert report.verdict == DOES_NOT_HOLD
+    assert "weight decay" in report.message
+
+
 @pytest.mark.parametrize("build, match", [
     (lambda: gf.Objective(gf.models.DeepLinear([2, 1]), gf.data.separable(n=6, n_test=0)), "use min_norm"),
     (lambda: gf.Objective(gf.models.DeepLinear([2, 3, 1]), gf.data.separable(n=6, n_test=0), loss="logistic"),
      "one weight layer"),
-    (lambda: gf.Objective(gf.models.DeepLinear([2, 1]), gf.data.separable(n=6, n_test=0), loss="logistic",
-                          weight_decay=0.1), "no weight decay"),
 ])
 def test_max_margin_rejects_wrong_objectives(build, match):
     with pytest.raises(ValueError, match=match):
@@ -410,8 +472,30 @@ def test_early_stopping_realizable_nondegenerate_problem_has_no_finite_optimum()
 
 def test_early_stopping_from_a_far_start_is_not_ridge(fig4):
     report = pr.early_stopping(fig4, w0=np.full(fig4.size, 3.0), steps=2000)
-    assert report.filter_gap > 1.0
+    assert report.filter_gap > 1.0 and report.start_filter_gap > 1.0
+    assert report.expected_filter_gap <= pr.EARLY_FILTER_TOL       # lr 0.2 alone would pass
     assert report.verdict == DOES_NOT_HOLD
+    assert "start w0 is far from zero" in report.message and "step size is too large" not in report.message
+
+
+def test_early_stopping_large_step_size_is_blamed_not_the_start(fig4):
+    lr = 1.2                                                # lr * lambda_max = 1.54 < 2: GD converges
+    report = pr.early_stopping(fig4, lr=lr, steps=2000)
+    lam_all = np.linalg.eigvalsh(fig4._inputs.T @ fig4._inputs / fig4._inputs.shape[0])
+    assert report.lr_lambda_max == pytest.approx(lr * lam_all.max(), rel=1e-10) and report.lr_lambda_max < 2
+    # the discrete-time gap of the filters for these lr * lambda_j, in closed form, over the recorded t > 0
+    a = lr * report.eigenvalues[None, :]
+    t = report.t[1:, None].astype(float)
+    gap = np.max(np.abs(1 - (1 - a) ** t - a * t / (1 + a * t)))
+    assert report.expected_filter_gap == pytest.approx(gap, rel=1e-12)
+    assert report.filter_gap == pytest.approx(gap, rel=1e-9)         # from w0 = 0 the whole gap is the step size's
+    assert report.start_filter_gap < 1e-9
+    assert gap > 0.5 > pr.EARLY_FILTER_TOL
+    assert report.verdict == DOES_NOT_HOLD
+    assert "step size is too large" in report.message
+    assert f"lr * lambda_max = {report.lr_lambda_max:.3g}" in report.message
+    assert f"differ by up to {gap:.3g}" in report.message
+    assert "start" not in report.message.split("nullity of H")[-1]
 
 
 @pytest.mark.parametrize("build, match", [
@@ -457,7 +541,20 @@ def test_divergent_gd_is_inconclusive_with_a_message(fig4, run):
 
 
 def test_perturbation_walk_deep_linear_one_null_direction():
-    report = pr.perturbation_walk(scalar_net(), [1.0, 1.0], rounds=20, every=200, sigma=0.01, repetitions=30)
+    # one null direction: the per-repetition slope scatters by ~120%, so it takes ~300 repetitions to decide
+    report = pr.perturbation_walk(scalar_net(), [1.0, 1.0], rounds=20, every=200, sigma=0.01, repetitions=300)
     assert report.nullity == 1 and report.predicted_slope == pytest.approx(1e-4)
+    assert pr.WALK_Z * report.slope_stderr <= pr.WALK_MAX_RELATIVE_ERROR * report.predicted_slope
     assert report.verdict == HOLDS
     assert report.returned
+
+
+def test_perturbation_walk_deep_linear_large_kicks_slope_does_not_hold():
+    # sigma = 0.5 on the hyperbola w1 w2 = 1: GD returns to zero loss after every kick, but the kicks are too large
+    # for the linear picture (the null direction turns along the hyperbola): the decided slope is far below sigma^2
+    report = pr.perturbation_walk(scalar_net(), [1.0, 1.0], rounds=20, every=400, sigma=0.5, repetitions=100)
+    assert report.returned and report.max_excess_loss < 1e-15
+    assert pr.WALK_Z * report.slope_stderr <= pr.WALK_MAX_RELATIVE_ERROR * report.predicted_slope
+    assert report.slope < 0.5 * report.predicted_slope
+    assert report.verdict == DOES_NOT_HOLD
+    assert "slope differs from sigma^2 N" in report.message
