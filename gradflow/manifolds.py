@@ -9,10 +9,12 @@ three dynamical claims, each turned into a check here:
   eigenvalue of :math:`H`; "with weight decay the stable points will all be
   hyperbolic") the flow is topologically conjugate to its linearization
   (Section 4, the Hartman--Grobman theorem as stated there).  The check builds
-  the conjugacy :math:`h` numerically on a sampled ball and measures it; at a
-  non-hyperbolic point it reports that the theorem does not apply and shows
-  why in numbers (the linearized flow is frozen along the center directions,
-  the nonlinear one moves or not).
+  the conjugacy :math:`h` numerically on a sampled ball and measures what can
+  fail (injectivity, :math:`|h - \mathrm{id}|` against the radius); at a
+  non-hyperbolic point it reports that the theorem does not apply and
+  measures whether the flows still agree along the center directions (the
+  linearized flow is frozen there; the nonlinear one moves -- "does not
+  hold" -- or not -- "inconclusive").
 * :func:`center_manifold` -- at a degenerate equilibrium there is a center
   manifold :math:`w = w^* + E_c u + E_s h(u)` (the center manifold existence
   theorem, Section 4), computed here as a power series solving the
@@ -48,7 +50,8 @@ from . import _backend
 from ._validation import check_int, check_real, check_seed, describe
 from ._verdict import DOES_NOT_HOLD, HOLDS, INCONCLUSIVE, verdict_of
 from .flow import GradientFlow
-from .linearize import EQUILIBRIUM_GRAD_RTOL, NotAnEquilibriumWarning, find_equilibrium, linearize
+from .linearize import (DEFAULT_MAX_ITER, NotAnEquilibriumWarning, equilibrium_linearization, find_equilibrium,
+                        linearize)
 from .objective import Objective
 from .symbolic import CompiledObjective, SymbolicObjective
 
@@ -94,7 +97,8 @@ OUT_SPHERE = 2.0
 CROSSING_HORIZON_FACTOR = 20.0
 #: The conjugacy equation is tested at :math:`s` = this fraction of the shortest crossing time.
 CONJUGACY_TIME_FRACTION = 0.5
-#: :func:`hartman_grobman`: largest accepted :math:`\max\|h(\varphi_s x) - e^{-Hs}h(x)\| / r`.
+#: :func:`hartman_grobman`: largest accepted integration consistency :math:`\max\|h(\varphi_s x) - e^{-Hs}h(x)\| / r`
+#: (zero by construction of :math:`h`; above this the integrations are too inaccurate to decide: "inconclusive").
 CONJUGACY_TOL = 1e-5
 #: :func:`hartman_grobman`: ``h`` counts as injective on the samples when
 #: :math:`\min_{i\ne j}\|h(x_i) - h(x_j)\| / \|x_i - x_j\|` is at least this.
@@ -135,6 +139,9 @@ ATTRACTION_SLOW = 100.0
 #: :func:`center_attraction`: the limit point of each solution is refined from :math:`\varphi_{3T}` by Newton
 #: with this gradient tolerance.
 LIMIT_GTOL = 1e-14
+#: ... in at most this many iterations (``gf.find_equilibrium``'s default); a limit point not found makes the check
+#: "inconclusive".
+LIMIT_MAX_ITER = DEFAULT_MAX_ITER
 #: :func:`center_attraction`: distances below this times :math:`\max(1, \|w^*\|)` are integration noise.
 DISTANCE_FLOOR = 1e-9
 #: :func:`center_attraction`: points of the fit window on the output grid.
@@ -147,6 +154,9 @@ MIN_R_SQUARED = 0.999
 
 _STABLE, _CENTER, _UNSTABLE = "stable", "center", "unstable"
 _EVENT_METHODS = ("RK45", "RK23", "DOP853", "Radau", "BDF", "LSODA")
+#: How to refine ``w_star`` into an equilibrium, in the ValueError of each check.
+_FLOW_HINT = "gf.find_equilibrium(flow.obj, w_star)"
+_SYMBOLIC_HINT = "gf.find_equilibrium(sym.compile(), w_star)"
 
 
 # ============================================================================= reports
@@ -169,7 +179,10 @@ class HartmanGrobmanReport:
         Radius :math:`r` of the sampled ball.
     samples : int
     conjugacy_error : float or None
-        :math:`\max_i \|h(\varphi_s(x_i)) - e^{-Hs}h(x_i)\| / r` (hyperbolic points only).
+        Integration consistency, :math:`\max_i \|h(\varphi_s(x_i)) - e^{-Hs}h(x_i)\| / r` (hyperbolic points
+        only).  :math:`h` is built from the flow, so this is zero by construction: it measures only the accuracy of
+        the integrations (above ``CONJUGACY_TOL`` the verdict is "inconclusive"), not the theorem.  What can fail
+        is ``injective`` and ``curve_slope``.
     conjugacy_time : float or None
         The time :math:`s` of that test.
     h_minus_id : float or None
@@ -198,8 +211,9 @@ class HartmanGrobmanReport:
         Non-hyperbolic points: :math:`\max_i \|P_c(\varphi_T(x_i) - x_i)\| / r` for samples
         :math:`x_i = w^* + r\,E_c v_i` on the center subspace.  The linearized flow has drift 0 there.
     center_moves : bool or None
-        ``center_drift > DRIFT_RTOL``: the nonlinear flow moves along the center directions (when False,
-        :math:`w^*` lies on a manifold of equilibria, frozen in both flows).
+        ``center_drift > DRIFT_RTOL``: the nonlinear flow moves along the center directions, so it is not
+        conjugate to the frozen linearized flow ("does not hold"); when False, :math:`w^*` lies on a manifold of
+        equilibria, frozen in both flows ("inconclusive": the theorem does not apply, nothing contradicts it).
     verdict : str
     message : str
     """
@@ -234,11 +248,13 @@ class HartmanGrobmanReport:
         if self.applies:
             curve = ", ".join(f"{v:.2e}" for v in self.h_minus_id_curve)
             radii = ", ".join(f"{r:.2e}" for r in self.radii)
-            lines += [f"  conjugacy error |h(phi_s x) - e^(-Hs) h(x)| / r = {self.conjugacy_error:.2e} "
-                      f"(s = {self.conjugacy_time:.3g})",
-                      f"  |h - id| / r = {self.h_minus_id:.2e}; injective: {self.injective} "
-                      f"(ratio {self.injectivity_ratio:.3f})",
-                      f"  |h - id| / r at radii {radii}: {curve} (slope {self.curve_slope:.2f})"]
+            lines += [f"  h injective on the samples: {self.injective} (min |h(x_i) - h(x_j)| / |x_i - x_j| = "
+                      f"{self.injectivity_ratio:.3f}, needs >= {INJECTIVITY_TOL:g})",
+                      f"  |h - id| / r at radii {radii}: {curve} (log-log slope {self.curve_slope:.2f}, needs >= "
+                      f"{MIN_AGREEMENT_SLOPE:g}, or every value <= {AGREEMENT_FLOOR:g})",
+                      f"  integration consistency |h(phi_s x) - e^(-Hs) h(x)| / r = {self.conjugacy_error:.2e} "
+                      f"(s = {self.conjugacy_time:.3g}; zero by construction of h, so it measures only the "
+                      "accuracy of the integrations)"]
         elif self.center_drift is not None:
             lines.append(f"  center drift over t = {self.drift_horizon:.3g}: {self.center_drift:.3e} x radius "
                          "(linearized flow: 0)")
@@ -492,23 +508,32 @@ def hartman_grobman(flow, w_star, radius=DEFAULT_RADIUS, samples=DEFAULT_SAMPLES
       the stable part :math:`h_s` likewise with the first time
       :math:`\sigma_s < 0` at which :math:`\|P_s y\| = 2r` backward.
 
-    **Measured.** The conjugacy error
-    :math:`\max_i\|h(\varphi_s(x_i)) - e^{-Hs}h(x_i)\|/r`, with
-    :math:`h(\varphi_s(x_i))` computed from a separate integration (it is
-    zero in exact arithmetic, so it measures the accuracy of the numerical
-    :math:`h`); :math:`\|h - \mathrm{id}\|/r`; whether :math:`h` is injective
-    on the samples; and the curve of :math:`\|h - \mathrm{id}\|/r` at radii
-    :math:`r, r/2, \dots`, which falls like :math:`r` (the nonlinear terms of
-    the flow are :math:`O(r^2)`) as the nonlinear and linearized flows agree.
+    **Measured.**  What can fail: whether :math:`h` is injective on the
+    samples (a homeomorphism must be), and the curve of
+    :math:`\|h - \mathrm{id}\|/r` at radii :math:`r, r/2, \dots`, which falls
+    like :math:`r` (the nonlinear terms of the flow are :math:`O(r^2)`) as the
+    nonlinear and linearized flows agree.  Besides, the *integration
+    consistency* :math:`\max_i\|h(\varphi_s(x_i)) - e^{-Hs}h(x_i)\|/r` with
+    :math:`h(\varphi_s(x_i))` from a separate integration (reported as
+    ``conjugacy_error``): :math:`h` is built from the flow, so the conjugacy
+    equation holds by construction and this number is zero in exact
+    arithmetic; it measures only the accuracy of the integrations, and when
+    it exceeds ``CONJUGACY_TOL`` the measurement cannot decide.
 
-    **Not hyperbolic.**  The theorem does not apply and the verdict is "does
-    not hold"; the report shows why in numbers: samples
+    **Not hyperbolic.**  The theorem does not apply (``applies`` is False);
+    the report measures whether the flow is nevertheless conjugate to its
+    linearization along the center directions: samples
     :math:`x_i = w^* + r E_c v_i` on the center subspace, where the linearized
-    flow is frozen, are moved by the nonlinear flow over the horizon
+    flow is frozen (every point of :math:`w^* + E^c` is an equilibrium of
+    it), are moved by the nonlinear flow over the horizon
     :math:`T = \max(\text{DRIFT_FAST}/|\mu|_{\min\ne0},\ \text{DRIFT_SLOW}/r^2)`
-    by ``center_drift`` (times :math:`r`) along :math:`E^c`: clearly for a
-    degenerate minimum like :math:`w^4/4`, and hardly at all on a manifold of
-    equilibria (then the flows agree along :math:`E^c`, but not by the theorem).
+    by ``center_drift`` (times :math:`r`) along :math:`E^c`.  When they move
+    (``center_moves``, e.g. the degenerate minima of :math:`w^4/4` or
+    :math:`\tfrac12 w_1^2 + w_2^4/4`) the two flows are *not* conjugate near
+    :math:`w^*` (a conjugacy maps equilibria to equilibria): "does not hold".
+    When both are frozen (a manifold of equilibria, e.g.
+    :math:`\tfrac12(w_1w_2 - 1)^2` at :math:`(1, 1)`) they agree there, but
+    no theorem gives the conjugacy: "inconclusive".
 
     Parameters
     ----------
@@ -524,17 +549,21 @@ def hartman_grobman(flow, w_star, radius=DEFAULT_RADIUS, samples=DEFAULT_SAMPLES
     n_radii : int, default ``DEFAULT_N_RADII`` = 4
         Radii of the error-versus-radius curve, >= 2.
     method : str, default ``DEFAULT_METHOD`` = "LSODA"
-        Integrator (a key of ``GradientFlow.METHODS``).
+        Integrator of the forward flow (a key of ``GradientFlow.METHODS``).  The crossing searches (they need
+        events) and the backward flow (the flow of :math:`-L`, which has no compiled kernels) use it when it is a
+        scipy method and ``DEFAULT_METHOD`` when it is a compiled one ("bdf", "dopri5", "exprb32") or "auto".
     tol : float, optional
         Zero threshold on the eigenvalues, as in :func:`gradflow.linearize`.
 
     Returns
     -------
     HartmanGrobmanReport
-        ``verdict``: "holds" when the equilibrium is hyperbolic and the conjugacy error is below
-        ``CONJUGACY_TOL``, ``h`` is injective on the samples and :math:`\|h-\mathrm{id}\|/r` shrinks with
-        the radius; "does not hold" at a non-hyperbolic point or when one of these fails; "inconclusive" when an
-        integration failed or a sample never reached the small ball (make ``radius`` smaller).
+        ``verdict``: "holds" when the equilibrium is hyperbolic, ``h`` is injective on the samples and
+        :math:`\|h-\mathrm{id}\|/r` shrinks with the radius; "does not hold" when one of these two fails, or at
+        a non-hyperbolic point where the nonlinear flow moves along the center directions (``center_moves``);
+        "inconclusive" at a non-hyperbolic point where both flows are frozen along them (the theorem does not
+        apply and nothing contradicts the conjugacy), when an integration failed, when a sample never reached
+        the small ball (make ``radius`` smaller), or when the integration consistency exceeds ``CONJUGACY_TOL``.
 
     Raises
     ------
@@ -559,14 +588,17 @@ def hartman_grobman(flow, w_star, radius=DEFAULT_RADIUS, samples=DEFAULT_SAMPLES
     n_radii = _validate_n_radii(n_radii)
     method = _validate_method(method)
     tol = _validate_tol(tol)
-    lin = _equilibrium_linearization(flow.obj, w_star, tol)
+    lin = equilibrium_linearization(flow.obj, w_star, tol=tol, hint=_FLOW_HINT)
     mu = np.asarray(lin.eigenvalues, dtype=np.float64)
     V = np.asarray(_backend.to_numpy(lin.eigenvectors), dtype=np.float64)
     rng = np.random.default_rng(seed)
     common = dict(w_star=w_star, kind=lin.kind, dims=dict(lin.dims), eigenvalues=mu, radius=radius, samples=samples)
     if not lin.is_hyperbolic:
         return _hg_not_hyperbolic(flow, lin, V, mu, rng, common, method)
+    # the crossing searches need events, and the backward flow (of -L, no compiled kernels) a scipy method: both
+    # use `method` when it is a scipy one, DEFAULT_METHOD when it is compiled (or "auto")
     event_method = method if method in _EVENT_METHODS else DEFAULT_METHOD
+    run_methods = {+1: method, -1: event_method}
 
     n_s, n_u = lin.dims[_STABLE], lin.dims[_UNSTABLE]
     P = w_star.shape[0]
@@ -610,7 +642,8 @@ def hartman_grobman(flow, w_star, radius=DEFAULT_RADIUS, samples=DEFAULT_SAMPLES
     else:
         s = CONJUGACY_TIME_FRACTION * float(np.max(times0[:, 0]))       # negative: the backward flow
         direction = -1
-    moved = flows[direction].solve_ensemble(w_star + Y, (0.0, abs(s)), t_eval=[0.0, abs(s)], method=method,
+    moved = flows[direction].solve_ensemble(w_star + Y, (0.0, abs(s)), t_eval=[0.0, abs(s)],
+                                            method=run_methods[direction],
                                             rtol=CHECK_RTOL, atol=CHECK_ATOL_PER_RADIUS * radius)
     if not moved.success:
         failures.append(moved.message)
@@ -626,11 +659,12 @@ def hartman_grobman(flow, w_star, radius=DEFAULT_RADIUS, samples=DEFAULT_SAMPLES
     positive = curve > 0
     slope = float(np.polyfit(np.log(radii[positive]), np.log(curve[positive]), 1)[0]) if positive.sum() >= 2 else 0.0
     agrees = bool(np.all(curve <= AGREEMENT_FLOOR) or slope >= MIN_AGREEMENT_SLOPE)
-    conj_ok = conjugacy_error <= CONJUGACY_TOL
+    consistent = conjugacy_error <= CONJUGACY_TOL
     missed_ball = n_u == 0 or n_s == 0
-    numbers = (f"conjugacy error {conjugacy_error:.2e} x radius at s = {s:.3g}, |h - id| = {curve[0]:.2e} x radius, "
-               f"injectivity ratio {ratio:.3f}, |h - id|/r at radii {radii[0]:.2e}..{radii[-1]:.2e}: "
-               f"{curve[0]:.2e}..{curve[-1]:.2e} (log-log slope {slope:.2f})")
+    numbers = (f"injectivity ratio {ratio:.3f}, |h - id|/r at radii {radii[0]:.2e}..{radii[-1]:.2e}: "
+               f"{curve[0]:.2e}..{curve[-1]:.2e} (log-log slope {slope:.2f}); integration consistency "
+               f"|h(phi_s x) - e^(-Hs) h(x)|/r = {conjugacy_error:.2e} at s = {s:.3g} (zero by construction of h, "
+               "it measures only the accuracy of the integrations)")
     if failures:
         verdict = INCONCLUSIVE
         message = (f"an integration failed ({failures[0]}); the conjugacy could not be computed everywhere. "
@@ -640,14 +674,18 @@ def hartman_grobman(flow, w_star, radius=DEFAULT_RADIUS, samples=DEFAULT_SAMPLES
         message = (f"{n_missed} of {samples} samples did not reach the ball of radius {inner:.3g} x radius within "
                    f"t = {horizon:.3g}: the sampled ball is not inside the basin where the flow contracts. "
                    "Make `radius` smaller.")
+    elif not consistent:
+        verdict = INCONCLUSIVE
+        message = (f"the integrations are too inaccurate to decide: the integration consistency is above "
+                   f"{CONJUGACY_TOL:g} (h is built from the flow, so h(phi_s x) = e^(-Hs) h(x) exactly up to "
+                   f"integration error): {numbers}. Use a more accurate `method` (e.g. 'LSODA' or 'DOP853').")
     else:
-        verdict = verdict_of(conj_ok and injective and agrees)
+        verdict = verdict_of(injective and agrees)
         if verdict == HOLDS:
             message = (f"the equilibrium is a hyperbolic {lin.kind} and the flow is conjugate to its linearization on "
-                       f"the sampled ball: {numbers}.")
+                       f"the sampled ball: h is injective and |h - id| shrinks with the radius: {numbers}.")
         else:
-            broken = [text for ok, text in ((conj_ok, f"conjugacy error above {CONJUGACY_TOL:g}"),
-                                            (injective, f"h not injective (ratio below {INJECTIVITY_TOL:g})"),
+            broken = [text for ok, text in ((injective, f"h is not injective (ratio below {INJECTIVITY_TOL:g})"),
                                             (agrees, f"|h - id| does not shrink with the radius (slope below "
                                                      f"{MIN_AGREEMENT_SLOPE:g})")) if not ok]
             message = f"the numerical conjugacy fails: {'; '.join(broken)}: {numbers}."
@@ -680,22 +718,27 @@ def _hg_not_hyperbolic(flow, lin, V, mu, rng, common, method) -> HartmanGrobmanR
             **common, applies=False, conjugacy_error=None, conjugacy_time=None, h_minus_id=None, injective=None,
             injectivity_ratio=None, radii=None, h_minus_id_curve=None, curve_slope=None, inner_radius=None,
             crossing_times=None, uncrossed=0, drift_horizon=T, center_drift=None, center_moves=None,
-            verdict=DOES_NOT_HOLD, message=f"{why}; measuring the drift along the center directions failed: "
-                                           f"{traj.message}")
+            verdict=INCONCLUSIVE, message=f"{why}; measuring the drift along the center directions failed, so "
+                                          f"whether the flow is conjugate to its linearization there is undecided: "
+                                          f"{traj.message}")
     drift = float(np.max(np.linalg.norm((traj.w[-1] - X0) @ C, axis=1)) / radius)
     moves = drift > DRIFT_RTOL
     if moves:
+        verdict = DOES_NOT_HOLD
         detail = (f"along the center directions the linearized flow is frozen, while the nonlinear flow moved points "
-                  f"at distance r = {radius:g} by up to {drift:.3g} x r along E_c in time {T:.3g}")
+                  f"at distance r = {radius:g} by up to {drift:.3g} x r along E_c in time {T:.3g} (above "
+                  f"{DRIFT_RTOL:g}): the two flows are not conjugate near w*")
     else:
+        verdict = INCONCLUSIVE
         detail = (f"along the center directions the linearized flow is frozen, and the nonlinear flow moved points at "
-                  f"distance r = {radius:g} by only {drift:.2e} x r along E_c in time {T:.3g}: w* lies on a manifold "
-                  "of equilibria, frozen in both flows, but no theorem gives the conjugacy here")
+                  f"distance r = {radius:g} by only {drift:.2e} x r along E_c in time {T:.3g} (at most "
+                  f"{DRIFT_RTOL:g}): w* lies on a manifold of equilibria, frozen in both flows, so the flows agree "
+                  "there, but no theorem gives the conjugacy")
     return HartmanGrobmanReport(
         **common, applies=False, conjugacy_error=None, conjugacy_time=None, h_minus_id=None, injective=None,
         injectivity_ratio=None, radii=None, h_minus_id_curve=None, curve_slope=None, inner_radius=None,
         crossing_times=None, uncrossed=0, drift_horizon=float(T), center_drift=drift, center_moves=bool(moves),
-        verdict=DOES_NOT_HOLD, message=f"{why}; {detail}.")
+        verdict=verdict, message=f"{why}; {detail}.")
 
 
 def _conjugacy(flows, w_star, V, mu, blocks, Y, r, horizon, event_method):
@@ -831,7 +874,7 @@ def center_manifold(sym, w_star, order=DEFAULT_ORDER, *, tol=None) -> CenterMani
     tol = _validate_tol(tol)
     numeric = _LambdifiedObjective(sym)
     w_star = _validate_w_star(numeric, w_star)
-    lin = _equilibrium_linearization(numeric, w_star, tol)
+    lin = equilibrium_linearization(numeric, w_star, tol=tol, hint=_SYMBOLIC_HINT)
     mu = np.asarray(lin.eigenvalues, dtype=np.float64)
     V = _oriented(np.asarray(lin.eigenvectors, dtype=np.float64))
     n_s, n_c, n_u = lin.dims[_STABLE], lin.dims[_CENTER], lin.dims[_UNSTABLE]
@@ -1144,10 +1187,25 @@ def center_attraction(flow, w_star, radius=DEFAULT_RADIUS, samples=DEFAULT_ATTRA
     The rate is fitted to :math:`\log d_i` on :math:`t \in [T/2, T]`; the
     check holds when the median rate is within ``rate_rtol`` of the
     prediction and every fit is exponential (:math:`R^2 \ge` ``MIN_R_SQUARED``).
-    It does not hold when the decay is not exponential at that rate: for
-    :math:`L = w^4/4` (no nonzero eigenvalue, :math:`d \sim t^{-1/2}`), or
+    It does not hold when the decay is not exponential at that rate, e.g.
     for the distance to the equilibria when the center manifold is not made
-    of them (:math:`L = \tfrac12 w_1^2 + w_2^4/4`).
+    of them (:math:`L = \tfrac12 w_1^2 + w_2^4/4`: rate about
+    :math:`7\cdot10^{-5}` against 1).
+
+    It is inconclusive when the theorem's hypotheses are not met or the
+    measurement cannot decide:
+
+    * ``w_star`` has unstable directions (:math:`-H` has a positive
+      eigenvalue, e.g. a saddle): solutions leave the neighbourhood along
+      :math:`E^u`, the theorem says nothing about them; nothing is integrated;
+    * there is no stable eigenvalue (e.g. :math:`L = w^4/4`): nothing to
+      predict a rate from; the decay is still measured and reported
+      (:math:`d \sim t^{-1/2}` for :math:`w^4/4`, log-log slope :math:`-1/2`);
+    * ``manifold=None`` and :func:`gradflow.find_equilibrium` did not converge
+      from some :math:`\varphi_{3T}(x_i)`: the distance to the set of
+      equilibria is unknown;
+    * an integration failed, or every distance fell below the floor before the
+      fit window.
 
     Parameters
     ----------
@@ -1186,33 +1244,52 @@ def center_attraction(flow, w_star, radius=DEFAULT_RADIUS, samples=DEFAULT_ATTRA
     rate_rtol = _validate_rate_rtol(rate_rtol)
     method = _validate_method(method)
     tol = _validate_tol(tol)
-    lin = _equilibrium_linearization(flow.obj, w_star, tol)
+    lin = equilibrium_linearization(flow.obj, w_star, tol=tol, hint=_FLOW_HINT)
     mu = np.asarray(lin.eigenvalues, dtype=np.float64)
-    n_s = lin.dims[_STABLE]
+    n_s, n_u = lin.dims[_STABLE], lin.dims[_UNSTABLE]
     predicted = float(np.abs(mu[:n_s]).min()) if n_s else None
     T = horizon if horizon is not None else (ATTRACTION_DECAY / predicted if predicted else ATTRACTION_SLOW / radius**2)
     P = w_star.shape[0]
+    times = np.concatenate([np.linspace(0.0, T / 2, FIT_POINTS // 2, endpoint=False),
+                            np.linspace(T / 2, T, FIT_POINTS)])
+    target = "manifold" if manifold is not None else "equilibria"
+    common = dict(w_star=w_star, target=target, predicted_rate=predicted, times=times, window=(T / 2, T),
+                  radius=radius, rate_rtol=rate_rtol)
+    no_fit = dict(rate=None, rates=np.full(samples, np.nan), fitted=np.zeros(samples, bool), r_squared=None,
+                  power=None, limit_rates=None, distances=np.zeros((0, samples)), verdict=INCONCLUSIVE)
+    if n_u:
+        return CenterAttractionReport(
+            **common, **no_fit,
+            message=(f"the emergence theorem does not apply: w* has {n_u} unstable direction(s) (-H has the positive "
+                     f"eigenvalue(s) {_listed(mu[P - n_u:])}; dims {dict(lin.dims)}), so solutions from a "
+                     "neighbourhood leave it along E_u instead of approaching a center manifold; it is stated at "
+                     "equilibria without unstable directions (minima)."))
     rng = np.random.default_rng(seed)
     v = rng.standard_normal((samples, P))
     v /= np.linalg.norm(v, axis=1, keepdims=True)
     X0 = w_star + radius * v
-    times = np.concatenate([np.linspace(0.0, T / 2, FIT_POINTS // 2, endpoint=False),
-                            np.linspace(T / 2, T, FIT_POINTS)])
     t_eval = np.concatenate([times, [3.0 * T]])
     traj = flow.solve_ensemble(X0, (0.0, 3.0 * T), t_eval=t_eval, method=method, rtol=CHECK_RTOL,
                                atol=CHECK_ATOL_PER_RADIUS * radius)
-    target = "manifold" if manifold is not None else "equilibria"
-    common = dict(w_star=w_star, target=target, predicted_rate=predicted, times=times, window=(T / 2, T),
-                  radius=radius, rate_rtol=rate_rtol)
     if not traj.success:
         return CenterAttractionReport(
-            **common, rate=None, rates=np.full(samples, np.nan), fitted=np.zeros(samples, bool), r_squared=None,
-            power=None, limit_rates=None, distances=np.zeros((0, samples)), verdict=INCONCLUSIVE,
+            **common, **no_fit,
             message=f"the integration failed: {traj.message}. Make `radius` or `horizon` smaller.")
     W = traj.w[:-1]                                                       # (n_t, m, P)
     limit_rates = None
     if manifold is None:
-        limits = [find_equilibrium(flow.obj, traj.w[-1, i], gtol=LIMIT_GTOL) for i in range(samples)]
+        limits = [find_equilibrium(flow.obj, traj.w[-1, i], gtol=LIMIT_GTOL, max_iter=LIMIT_MAX_ITER)
+                  for i in range(samples)]
+        unconverged = [i for i, e in enumerate(limits) if not e.converged]
+        if unconverged:
+            worst = max(limits[i].grad_norm for i in unconverged)
+            return CenterAttractionReport(
+                **common, **no_fit,
+                message=(f"the limit point of {len(unconverged)} of {samples} solutions was not found: "
+                         f"gf.find_equilibrium from phi_(3T)(x_i), T = {T:.3g}, stopped at |grad L| up to "
+                         f"{worst:.3g} > {LIMIT_GTOL:g} ({limits[unconverged[0]].message}), so the distance to the "
+                         "set of equilibria cannot be measured. Pass a longer `horizon`, or "
+                         "manifold=center_manifold(sym, w_star)."))
         D = np.linalg.norm(W - np.stack([_backend.to_numpy(e.w) for e in limits])[None], axis=-1)
         limit_rates = np.array([_slowest_stable(flow.obj, e.w, tol) for e in limits])
     else:
@@ -1249,10 +1326,11 @@ def center_attraction(flow, w_star, radius=DEFAULT_RADIUS, samples=DEFAULT_ATTRA
     measured = (f"fitted rate {rate:.6g} (median of {int(fitted.sum())} solutions; R^2 >= {r_squared:.6f}, "
                 f"log-log slope {power:.3f}) on t in [{T / 2:.3g}, {T:.3g}]")
     if predicted is None:
-        verdict = DOES_NOT_HOLD
-        message = (f"no stable eigenvalue: -H has no negative eigenvalue at w*, so the emergence theorem predicts no "
-                   f"exponential attraction, and the decay is {'exponential' if exponential else 'not exponential'} "
-                   f"({measured}); algebraic decay t^-p shows a log-log slope -p")
+        verdict = INCONCLUSIVE
+        message = (f"no stable eigenvalue: -H has no negative eigenvalue at w*, so there is no rate to predict and "
+                   f"the emergence theorem says nothing here; measured: the decay is "
+                   f"{'exponential' if exponential else 'not exponential'} ({measured}); algebraic decay t^-p shows "
+                   "a log-log slope -p")
     else:
         close = abs(rate - predicted) <= rate_rtol * predicted
         verdict = verdict_of(close and exponential)
@@ -1273,6 +1351,13 @@ def center_attraction(flow, w_star, radius=DEFAULT_RADIUS, samples=DEFAULT_ATTRA
                                   limit_rates=limit_rates, distances=D, verdict=verdict, message=message + ".")
 
 
+def _listed(values) -> str:
+    """At most a few values, for a message."""
+    values = np.asarray(values, dtype=np.float64)
+    text = ", ".join(f"{x:.3g}" for x in values[:4])
+    return text + (f", ... ({values.size} in all)" if values.size > 4 else "")
+
+
 def _slowest_stable(obj, w, tol) -> float:
     """The smallest :math:`|\\mu|` over the stable eigenvalues of the linearization at ``w`` (NaN when none)."""
     with warnings.catch_warnings():
@@ -1283,22 +1368,6 @@ def _slowest_stable(obj, w, tol) -> float:
 
 
 # ============================================================================= shared internals
-def _equilibrium_linearization(obj, w_star, tol):
-    """:func:`gradflow.linearize` at ``w_star``, which must be an equilibrium (a ValueError says by how much)."""
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", NotAnEquilibriumWarning)
-        lin = linearize(obj, w_star, tol=tol)
-    if not lin.is_equilibrium:
-        scale = float(np.max(np.abs(lin.eigenvalues))) if lin.eigenvalues.size else 0.0
-        threshold = EQUILIBRIUM_GRAD_RTOL * max(1.0, scale * max(1.0, float(np.linalg.norm(_backend.to_numpy(w_star)))))
-        raise ValueError(
-            f"`w_star` must be an equilibrium of the flow (grad L(w_star) = 0); got a point with |grad L(w_star)| = "
-            f"{lin.grad_norm:.3g}, above the threshold {threshold:.3g}. Refine it with "
-            "gf.find_equilibrium(obj, w_star)."
-        )
-    return lin
-
-
 def _validate_flow(flow) -> GradientFlow:
     if isinstance(flow, GradientFlow):
         return flow

@@ -5,6 +5,7 @@ import pytest
 import sympy as sp
 
 import gradflow as gf
+from gradflow import manifolds
 from gradflow._verdict import DOES_NOT_HOLD, HOLDS, INCONCLUSIVE
 from gradflow.manifolds import (CenterAttractionReport, CenterManifold, HartmanGrobmanReport, center_attraction,
                                 center_manifold, hartman_grobman)
@@ -52,6 +53,8 @@ def compiled(tmp_path_factory):
     losses = {
         "quartic": gf.symbolic.from_expr(W**4 / 4, [W]),
         "quadratic_quartic": gf.symbolic.from_expr(W1**2 / 2 + W2**4 / 4, [W1, W2]),
+        # a source at 0: -H = diag(1, 3), with a cubic term so that h is not the identity
+        "source": gf.symbolic.from_expr(-(W1**2 + 3 * W2**2) / 2 - W1**2 * W2 / 3, [W1, W2]),
     }
     yield {name: (sym, sym.compile()) for name, sym in losses.items()}
     mp.undo()
@@ -88,6 +91,23 @@ def test_hartman_grobman_holds_at_the_weight_decay_sink_of_the_hyperbola():
     np.testing.assert_allclose(report.h_minus_id_curve[:-1] / report.h_minus_id_curve[1:], 2.0, rtol=0.15)
     assert 1e-4 < report.h_minus_id < 1e-1
     assert "holds" in str(report) and report.message
+    # the summary leads with what can fail; the conjugacy equation holds by construction of h, so its residual is
+    # labelled as what it is, the accuracy of the integrations
+    lines = str(report).splitlines()
+    assert lines[1].startswith("  h injective on the samples: True")
+    assert lines[2].startswith("  |h - id| / r at radii") and "log-log slope" in lines[2]
+    assert lines[3].startswith("  integration consistency") and "zero by construction" in lines[3]
+    assert "conjugacy error" not in str(report) and "integration consistency" in report.message
+
+
+def test_hartman_grobman_is_inconclusive_when_the_integrations_are_too_inaccurate(monkeypatch):
+    """Loose tolerances spoil h itself (|h - id| no longer shrinks): the integration consistency catches it."""
+    monkeypatch.setattr(manifolds, "CHECK_RTOL", 1e-3)
+    monkeypatch.setattr(manifolds, "CHECK_ATOL_PER_RADIUS", 1e-3)
+    a = np.sqrt(1 - GAMMA)
+    report = hartman_grobman(gf.GradientFlow(_hyperbola_objective(GAMMA)), [a, a], radius=1e-2, samples=8)
+    assert report.conjugacy_error > manifolds.CONJUGACY_TOL and report.curve_slope < manifolds.MIN_AGREEMENT_SLOPE
+    assert report.verdict == INCONCLUSIVE and "too inaccurate to decide" in report.message
 
 
 def test_hartman_grobman_is_inconclusive_when_the_ball_reaches_beyond_the_basin_of_the_sink():
@@ -117,6 +137,19 @@ def test_hartman_grobman_holds_at_the_saddle_of_the_hyperbola_through_its_fibres
     assert np.all(report.crossing_times[:, 0] > 0) and np.all(report.crossing_times[:, 1] < 0)
 
 
+@pytest.mark.parametrize("method", ["bdf", "dopri5", "exprb32"])
+def test_hartman_grobman_at_a_source_with_a_compiled_method_runs_the_backward_flow_with_scipy(compiled, method):
+    """A source is conjugated through the backward flow (of -L, no compiled kernels): it must not get `method`."""
+    _, source = compiled["source"]
+    flow = gf.GradientFlow(source)
+    report = hartman_grobman(flow, np.zeros(2), radius=1e-2, samples=6, n_radii=2, method=method)
+    assert report.kind == "source" and report.verdict == HOLDS
+    np.testing.assert_allclose(report.eigenvalues, [1.0, 3.0], atol=1e-14)
+    reference = hartman_grobman(flow, np.zeros(2), radius=1e-2, samples=6, n_radii=2)
+    np.testing.assert_allclose(report.h_minus_id_curve, reference.h_minus_id_curve, rtol=1e-9)
+    assert report.curve_slope == pytest.approx(1.0, abs=0.05)
+
+
 def test_hartman_grobman_does_not_apply_at_the_degenerate_minimum_of_w4_and_shows_the_center_drift(compiled):
     _, quartic = compiled["quartic"]
     radius = 1e-2
@@ -127,14 +160,28 @@ def test_hartman_grobman_does_not_apply_at_the_degenerate_minimum_of_w4_and_show
     assert report.drift_horizon == pytest.approx(1 / radius**2)
     assert report.center_drift == pytest.approx(1 - 1 / np.sqrt(3), rel=1e-5)
     assert report.center_moves and "does not apply" in report.message and "frozen" in report.message
+    assert "not conjugate" in report.message
 
 
-def test_on_the_hyperbola_of_minima_the_theorem_does_not_apply_although_both_flows_are_frozen():
+def test_hartman_grobman_does_not_hold_at_a_quartic_valley_whose_center_direction_drifts(compiled):
+    """L = 1/2 w1^2 + w2^4/4: the linearized flow freezes the w2 axis, the nonlinear one moves along it."""
+    _, obj = compiled["quadratic_quartic"]
+    radius = 1e-2
+    report = hartman_grobman(gf.GradientFlow(obj), [0.0, 0.0], radius=radius, samples=4, method="bdf")
+    assert report.verdict == DOES_NOT_HOLD and not report.applies and report.center_moves
+    assert report.dims == {"stable": 1, "center": 1, "unstable": 0}
+    # w2' = -w2^3 over T = max(10 / 1, 1 / r^2) = 1e4: the same closed form as for w^4/4
+    assert report.drift_horizon == pytest.approx(1 / radius**2)
+    assert report.center_drift == pytest.approx(1 - 1 / np.sqrt(3), rel=1e-5)
+
+
+def test_on_the_hyperbola_of_minima_the_theorem_does_not_apply_and_both_flows_are_frozen_so_inconclusive():
     report = hartman_grobman(gf.GradientFlow(_hyperbola_objective()), [1.0, 1.0], radius=1e-2, samples=8)
-    assert report.verdict == DOES_NOT_HOLD and not report.applies
+    assert report.verdict == INCONCLUSIVE and not report.applies
     assert report.dims == {"stable": 1, "center": 1, "unstable": 0}
     assert not report.center_moves and report.center_drift < 1e-3     # O(r): the points only settle onto w1 w2 = 1
-    assert "manifold of equilibria" in report.message
+    assert "does not apply" in report.message and "manifold of equilibria" in report.message
+    assert f"{report.center_drift:.2e} x r" in report.message and f"{report.center_drift:.3e}" in str(report)
 
 
 def test_hartman_grobman_holds_on_a_figure8_size_tanh_network_with_weight_decay(fig8_data):
@@ -151,7 +198,7 @@ def test_the_figure8_deep_linear_net_with_weight_decay_is_not_hyperbolic_its_cen
     model = gf.models.DeepLinear([31, 2, 1])
     flow, w_star = _fig8_equilibrium(model, fig8_data, 0.1)
     report = hartman_grobman(flow, w_star, radius=1e-3, samples=2)
-    assert report.verdict == DOES_NOT_HOLD and report.dims == {"stable": 63, "center": 1, "unstable": 0}
+    assert report.verdict == INCONCLUSIVE and report.dims == {"stable": 63, "center": 1, "unstable": 0}
     assert not report.center_moves
     W1_, W2_ = model.unflatten(w_star)
     J = np.array([[0.0, -1.0], [1.0, 0.0]])                   # W1 -> exp(eJ) W1, W2 -> W2 exp(-eJ)
@@ -174,10 +221,18 @@ def test_hartman_grobman_refuses_fewer_than_two_samples(samples):
 
 def test_every_check_refuses_a_point_that_is_not_an_equilibrium_and_says_by_how_much():
     flow = gf.GradientFlow(_hyperbola_objective())
+    # the threshold is linearize's own (Linearization.grad_tol), not a copy of its formula
+    with pytest.warns(gf.NotAnEquilibriumWarning):
+        lin = gf.linearize(flow, [1.0, 2.0])
+    assert lin.grad_norm == pytest.approx(np.sqrt(5), rel=1e-12)
+    expected = (f"|grad L(w_star)| = 2.24, {lin.grad_norm / lin.grad_tol:.3g} times the threshold "
+                f"{lin.grad_tol:.3g}. Refine it with gf.find_equilibrium(flow.obj, w_star)")
     for check in (hartman_grobman, center_attraction):
-        with pytest.raises(ValueError, match=r"`w_star` must be an equilibrium.*\|grad L\(w_star\)\| = 2\.24"):
+        with pytest.raises(ValueError, match=r"`w_star` must be an equilibrium") as error:
             check(flow, [1.0, 2.0])
-    with pytest.raises(ValueError, match=r"`w_star` must be an equilibrium.*= 2\.24"):
+        assert expected in str(error.value)
+    symbolic_hint = r"`w_star` must be an equilibrium.*= 2\.24.*find_equilibrium\(sym\.compile\(\)"
+    with pytest.raises(ValueError, match=symbolic_hint):
         center_manifold(gf.symbolic.from_expr((W1 * W2 - 1) ** 2 / 2, [W1, W2]), [1.0, 2.0])
 
 
@@ -327,13 +382,31 @@ def test_solutions_near_the_hyperbola_approach_it_at_rate_2():
     np.testing.assert_allclose(report.rates, report.limit_rates, rtol=2e-4)
 
 
-def test_attraction_does_not_hold_for_the_algebraic_decay_of_w4(compiled):
+def test_attraction_is_inconclusive_without_a_stable_eigenvalue_and_reports_the_algebraic_decay_of_w4(compiled):
+    """L = w^4/4: no rate to predict, so the theorem says nothing; the measured decay is still reported."""
     _, quartic = compiled["quartic"]
     report = center_attraction(gf.GradientFlow(quartic), [0.0], radius=1e-2, samples=4)
-    assert report.verdict == DOES_NOT_HOLD and report.predicted_rate is None
+    assert report.verdict == INCONCLUSIVE and report.predicted_rate is None
     # w(t) = r / sqrt(1 + 2 r^2 t): log-log slope -1/2 on the window, far from exponential
     assert report.power == pytest.approx(-0.5, abs=0.02)
     assert report.r_squared < 0.999 and "no stable eigenvalue" in report.message
+    assert f"{report.rate:.6g}" in report.message and "not exponential" in report.message
+
+
+def test_attraction_is_inconclusive_at_a_saddle_whose_solutions_leave_the_neighbourhood():
+    """The saddle of 1/2 (w1 w2 - 1)^2 at 0 (eigenvalues of -H: -1, 1): the theorem is stated without E_u."""
+    report = center_attraction(gf.GradientFlow(_hyperbola_objective()), [0.0, 0.0], radius=1e-2, samples=4)
+    assert report.verdict == INCONCLUSIVE and report.rate is None and report.predicted_rate == pytest.approx(1.0)
+    assert "1 unstable direction" in report.message and "manifold=center_manifold" not in report.message
+
+
+def test_attraction_is_inconclusive_when_a_limit_point_is_not_found(compiled, monkeypatch):
+    """L = 1/2 w1^2 + w2^4/4: Newton converges only linearly (factor 2/3) onto w2 = 0; 5 iterations are too few."""
+    _, obj = compiled["quadratic_quartic"]
+    monkeypatch.setattr(manifolds, "LIMIT_MAX_ITER", 5)
+    report = center_attraction(gf.GradientFlow(obj), [0.0, 0.0], radius=1e-2, samples=2)
+    assert report.verdict == INCONCLUSIVE and report.rate is None
+    assert "limit point of 2 of 2 solutions was not found" in report.message
 
 
 def test_attraction_to_a_center_manifold_that_is_not_made_of_equilibria(compiled):
@@ -343,6 +416,8 @@ def test_attraction_to_a_center_manifold_that_is_not_made_of_equilibria(compiled
     to_equilibria = center_attraction(flow, [0.0, 0.0], radius=1e-2, samples=4)
     assert to_equilibria.verdict == DOES_NOT_HOLD and to_equilibria.predicted_rate == pytest.approx(1.0)
     assert to_equilibria.rate < 0.01 and "manifold=center_manifold" in to_equilibria.message
+    # d ~ |w2|, w2' = -w2^3: the rate -d log|w2|/dt = w2^2 <= r^2 = 1e-4, against the predicted 1
+    assert 0 < to_equilibria.rate < 1e-2**2 and to_equilibria.r_squared < manifolds.MIN_R_SQUARED
     cm = center_manifold(sym, [0, 0])
     to_manifold = center_attraction(flow, [0.0, 0.0], radius=1e-2, samples=4, manifold=cm)
     assert to_manifold.verdict == HOLDS and to_manifold.target == "manifold"
