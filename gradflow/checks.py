@@ -8,8 +8,12 @@
   :func:`perturbation_response`, :func:`perturbation_walk`, :func:`min_norm`,
   :func:`max_margin`, :func:`early_stopping`.
 
-Every report has a ``verdict`` (``"holds"``, ``"does not hold"``,
-``"inconclusive"``) decided from the numbers it carries.
+Every report has a ``verdict`` decided from the numbers it carries:
+``"holds"``, ``"does not hold"``, or ``"inconclusive"`` when the claim's
+hypothesis is not met (Hartman--Grobman at a manifold of equilibria, max-margin
+on data that are not separable) or the numbers cannot decide (too few
+repetitions, an integration too inaccurate).  Each check is tested on a case
+where its verdict must be "does not hold".
 """
 
 from ._verdict import DOES_NOT_HOLD, HOLDS, INCONCLUSIVE
