@@ -36,7 +36,7 @@ def test_readme_tour_runs(capsys):
     tour = re.search(r"```python\n(.*?)```", README, flags=re.S).group(1)
     exec(compile(tour, "README tour", "exec"), {})
     printed = capsys.readouterr().out
-    assert "zero eigenvalues: 22" in printed
+    assert "zero eigenvalues: 22" in printed and "min-norm: holds" in printed
 
 
 def test_setup_cfg_declares_the_runtime_dependencies_and_extras():
