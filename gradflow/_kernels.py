@@ -45,6 +45,9 @@ Kernels = collections.namedtuple("Kernels", "value grad hvp rhs jac args")
 
 _LINEAR, _RELU, _TANH, _POLY = 0, 1, 2, 3
 _SQUARE, _LOGISTIC, _CROSS_ENTROPY = 0, 1, 2
+#: numba fast-math flags of the kernels: reassociation and fused multiply-add only (NaN and inf still
+#: propagate), which lets LLVM vectorize the sums over units.
+_FASTMATH = {"reassoc", "contract"}
 _LOSS_CODES = {"square": _SQUARE, "logistic": _LOGISTIC, "cross_entropy": _CROSS_ENTROPY}
 
 
@@ -140,35 +143,96 @@ def specialize(dispatcher, argument_types: tuple):
 
 
 def network_args(obj) -> tuple:
-    """The ``args`` tuple describing ``obj``'s network, data, loss and weight decay to the kernels."""
+    """The ``args`` tuple describing ``obj``'s network, data, loss and weight decay to the kernels.
+
+    ``args = (X, T, params, layout)``: the training inputs ``X`` (n, d) and
+    prepared targets ``T`` (n, k); ``params = [gamma, c_0, c_1, ...]``, the
+    weight decay then the coefficients of a polynomial activation (the same
+    ``params[0] = gamma`` as the symbolic layer's kernels); and ``layout``,
+    every integer the passes need in one array (see :func:`_width` and the
+    accessors beside it).  Four arrays, because each array a compiled kernel
+    receives costs a reference-count increment and decrement per call, which
+    for the paper's small networks is a measurable part of a gradient.
+    """
     model = obj.model
     act = model.activation
     if isinstance(act, Linear) or act.is_linear:
-        code, coeffs = _LINEAR, np.zeros(1)
+        code, coeffs = _LINEAR, ()
     elif isinstance(act, ReLU):
-        code, coeffs = _RELU, np.zeros(1)
+        code, coeffs = _RELU, ()
     elif isinstance(act, Tanh):
-        code, coeffs = _TANH, np.zeros(1)
+        code, coeffs = _TANH, ()
     elif isinstance(act, Polynomial):
-        code, coeffs = _POLY, np.asarray(act.coeffs, dtype=np.float64)
+        code, coeffs = _POLY, tuple(act.coeffs)
     else:
         raise TypeError(f"no compiled kernel for the activation {act!r}")
-    widths = np.asarray(model.widths, dtype=np.int64)
+    widths = [int(width) for width in model.widths]
     n_layers = len(widths) - 1
-    w_offsets = np.empty(n_layers, dtype=np.int64)
-    b_offsets = np.full(n_layers, -1, dtype=np.int64)
+    w_offsets, b_offsets, columns = [], [], [0]
     position = 0
-    for l in range(n_layers):
-        w_offsets[l] = position
-        position += widths[l] * widths[l + 1]
-        if model.bias:
-            b_offsets[l] = position
-            position += widths[l + 1]
+    for l in range(1, n_layers + 1):
+        w_offsets.append(position)
+        position += widths[l - 1] * widths[l]
+        b_offsets.append(position if model.bias else -1)
+        position += widths[l] if model.bias else 0
+    for l in range(1, n_layers + 1):
+        columns.append(columns[-1] + (widths[l - 1] if l > 1 else 0))
+    columns.append(columns[-1] + widths[n_layers])  # total width of the work buffers
+    layout = np.array([n_layers, code, _LOSS_CODES[obj.loss.name]] + widths + w_offsets + b_offsets + columns,
+                      dtype=np.int64)
     inputs = np.ascontiguousarray(_backend.to_numpy(obj._inputs), dtype=np.float64)
     targets = np.ascontiguousarray(_backend.to_numpy(obj._targets), dtype=np.float64)
-    unit_offsets = np.concatenate([[0], np.cumsum(widths)]).astype(np.int64) * inputs.shape[0]
-    return (inputs, targets, widths, w_offsets, b_offsets, unit_offsets, np.int64(code), coeffs,
-            np.int64(_LOSS_CODES[obj.loss.name]), np.float64(obj.weight_decay))
+    params = np.array((obj.weight_decay,) + coeffs, dtype=np.float64)
+    return (inputs, targets, params, layout)
+
+
+# -------------------------------------------------------------------- layout
+# layout = [L, activation code, loss code, N_0 .. N_L, weight offsets of layers 1..L, bias offsets of
+# layers 1..L (-1: no bias), buffer columns of layers 0..L (layer 0, the inputs, is not buffered: 0),
+# total buffer width].  The work buffers are
+# (n, total) arrays with the units of layer l in the columns from _column(layout, l) on.
+_HEAD = 3
+
+
+@numba.njit(cache=True, inline="always")
+def _width(layout, l):
+    """:math:`N_l`, the width of layer ``l`` (0 the inputs)."""
+    return layout[_HEAD + l]
+
+
+@numba.njit(cache=True, inline="always")
+def _weight_offset(layout, l):
+    """Where :math:`W_l` (row-major, ``N_l x N_{l-1}``) starts in the flat weights, ``l >= 1``."""
+    return layout[_HEAD + layout[0] + l]
+
+
+@numba.njit(cache=True, inline="always")
+def _bias_offset(layout, l):
+    """Where :math:`b_l` starts in the flat weights, or -1 without biases, ``l >= 1``."""
+    return layout[_HEAD + 2 * layout[0] + l]
+
+
+@numba.njit(cache=True, inline="always")
+def _column(layout, l):
+    """The first buffer column of layer ``l >= 1``; ``l = L + 1`` gives the buffers' width."""
+    return layout[_HEAD + 3 * layout[0] + 1 + l]
+
+
+@numba.njit(cache=True, inline="always")
+def _layer_output(A, Z, X, layout, l):
+    """Layer ``l``'s activations as ``(array, first column)``: the inputs for ``l = 0``; the pre-activations
+    where the layer is linear (the output layer, every layer of a linear net), which has no Z of its own."""
+    if l == 0:
+        return X, 0
+    if l == layout[0] or layout[1] == _LINEAR:
+        return A, _column(layout, l)
+    return Z, _column(layout, l)
+
+
+@numba.njit(cache=True, inline="always")
+def _buffers(X, layout, count):
+    """``count`` work buffers ``(n, total width)`` from one allocation (integer indexing: no reshape)."""
+    return np.empty((count, X.shape[0], _column(layout, layout[0] + 1)))
 
 
 # ---------------------------------------------------------------- activations
@@ -185,7 +249,8 @@ def _horner(coeffs, z, order):
 
 
 @numba.njit(cache=True, inline="always")
-def _activation(code, coeffs, z, order):
+def _activation(code, params, z, order):
+    """The ``order``-th derivative (0, 1, 2) of the activation ``code`` at ``z``; ``params[1:]`` a polynomial's."""
     if code == _LINEAR:
         return z if order == 0 else (1.0 if order == 1 else 0.0)
     if code == _RELU:
@@ -199,81 +264,36 @@ def _activation(code, coeffs, z, order):
         if order == 1:
             return 1.0 - t * t
         return -2.0 * t * (1.0 - t * t)
-    return _horner(coeffs, z, order)
+    return _horner(params[1:], z, order)
 
 
 # ----------------------------------------------------------------- the passes
-# Flat buffers hold one (n, N_l) block per layer l at unit_offsets[l]; 2-D views of them (and of each
-# layer's weights) keep the index arithmetic simple enough for LLVM to vectorize the inner loops.
-@numba.njit(cache=True, inline="always")
-def _block(buffer, args, l):
-    X, widths, off = args[0], args[2], args[5]
-    return buffer[off[l]: off[l + 1]].reshape((X.shape[0], widths[l]))
-
-
-@numba.njit(cache=True, inline="always")
-def _activations(Z, args, l):
-    """The activations of layer ``l``: the inputs themselves for ``l = 0``, else their block of ``Z``."""
-    return args[0] if l == 0 else _block(Z, args, l)
-
-
-@numba.njit(cache=True, inline="always")
-def _weights(w, args, l):
-    """``W_l`` (layers counted from 1) as a 2-D view of the flat vector ``w``."""
-    widths, w_off = args[2], args[3]
-    start = w_off[l - 1]
-    return w[start: start + widths[l] * widths[l - 1]].reshape((widths[l], widths[l - 1]))
-
-
-@numba.njit(cache=True, fastmath=True)
-def _forward(w, args, A, Z):
-    """Fill pre-activations ``A`` and activations ``Z``."""
-    X, widths, b_off, code, coeffs = args[0], args[2], args[4], args[6], args[7]
-    n = X.shape[0]
-    n_layers = widths.shape[0] - 1
+# Every pass is inlined into the public kernels (one reference count per array per call) and indexes the
+# weights and the (n, total width) buffers directly: for the paper's small layers, views, reshapes and
+# slice assignments cost more than the arithmetic.  Sums are accumulated in registers where possible.
+@numba.njit(cache=True, fastmath=_FASTMATH, inline="always")
+def _forward(w, X, params, layout, A, Z):
+    """Fill the pre-activations ``A`` and, for nonlinear hidden layers, the activations ``Z``."""
+    n, n_layers, code = X.shape[0], layout[0], layout[1]
     for l in range(1, n_layers + 1):
-        W, Zp, Al, Zl = _weights(w, args, l), _activations(Z, args, l - 1), _block(A, args, l), _block(Z, args, l)
-        bo = b_off[l - 1]
+        n_in, n_out = _width(layout, l - 1), _width(layout, l)
+        wo, bo, c = _weight_offset(layout, l), _bias_offset(layout, l), _column(layout, l)
+        src, sc = _layer_output(A, Z, X, layout, l - 1)
         for i in range(n):
-            zi = Zp[i]
-            for j in range(widths[l]):
-                wj = W[j]
+            z = src[i, sc: sc + n_in]
+            for j in range(n_out):
                 s = w[bo + j] if bo >= 0 else 0.0
-                for q in range(widths[l - 1]):
-                    s += wj[q] * zi[q]
-                Al[i, j] = s
-                Zl[i, j] = s if l == n_layers else _activation(code, coeffs, s, 0)
+                row = w[wo + j * n_in: wo + (j + 1) * n_in]
+                for q in range(n_in):
+                    s += row[q] * z[q]
+                A[i, c + j] = s
+        if l < n_layers and code != _LINEAR:
+            for i in range(n):
+                for j in range(n_out):
+                    Z[i, c + j] = _activation(code, params, A[i, c + j], 0)
 
 
-@numba.njit(cache=True)
-def _loss_and_output_gradient(args, A, G):
-    """The data loss; fills ``G`` at the output layer with dL/dF."""
-    X, T, widths, loss = args[0], args[1], args[2], args[8]
-    n, last = X.shape[0], widths.shape[0] - 1
-    k = widths[last]
-    F, GF = _block(A, args, last), _block(G, args, last)
-    value = 0.0
-    for i in range(n):
-        if loss == _SQUARE:
-            for c in range(k):
-                r = F[i, c] - T[i, c]
-                value += 0.5 * r * r
-                GF[i, c] = r / n
-        elif loss == _LOGISTIC:
-            m = T[i, 0] * F[i, 0]
-            e = np.exp(-abs(m))
-            value += np.log1p(e) + max(-m, 0.0)
-            sigma_minus = e / (1.0 + e) if m >= 0.0 else 1.0 / (1.0 + e)
-            GF[i, 0] = -T[i, 0] * sigma_minus / n
-        else:
-            lse = _logsumexp(F[i])
-            for c in range(k):
-                value += T[i, c] * (lse - F[i, c])
-                GF[i, c] = (np.exp(F[i, c] - lse) - T[i, c]) / n
-    return value / n
-
-
-@numba.njit(cache=True, inline="always")
+@numba.njit(cache=True, fastmath=_FASTMATH, inline="always")
 def _logsumexp(row):
     shift = row[0]
     for c in range(1, row.shape[0]):
@@ -284,141 +304,177 @@ def _logsumexp(row):
     return shift + np.log(total)
 
 
-@numba.njit(cache=True)
-def _output_curvature(args, A, RA, RG):
-    """Fill ``RG`` at the output layer with (d²L/dF²)[R F]."""
-    X, T, widths, loss = args[0], args[1], args[2], args[8]
-    n, last = X.shape[0], widths.shape[0] - 1
-    k = widths[last]
-    F, RF, RGF = _block(A, args, last), _block(RA, args, last), _block(RG, args, last)
-    for i in range(n):
-        if loss == _SQUARE:
+@numba.njit(cache=True, fastmath=_FASTMATH, inline="always")
+def _loss_and_output_gradient(X, T, layout, A, G):
+    """The data loss; fills ``G`` at the output layer with dL/dF."""
+    n, last, loss = X.shape[0], layout[0], layout[2]
+    k, c0 = _width(layout, last), _column(layout, last)
+    inv_n = 1.0 / n
+    value = 0.0
+    if loss == _SQUARE:
+        for i in range(n):
             for c in range(k):
-                RGF[i, c] = RF[i, c] / n
-        elif loss == _LOGISTIC:
-            e = np.exp(-abs(T[i, 0] * F[i, 0]))
-            RGF[i, 0] = e / ((1.0 + e) * (1.0 + e)) * RF[i, 0] / n
-        else:
-            lse = _logsumexp(F[i])
+                r = A[i, c0 + c] - T[i, c]
+                value += 0.5 * r * r
+                G[i, c0 + c] = r * inv_n
+    elif loss == _LOGISTIC:
+        for i in range(n):
+            m = T[i, 0] * A[i, c0]
+            e = np.exp(-abs(m))
+            value += np.log1p(e) + max(-m, 0.0)
+            sigma_minus = e / (1.0 + e) if m >= 0.0 else 1.0 / (1.0 + e)
+            G[i, c0] = -T[i, 0] * sigma_minus * inv_n
+    else:
+        for i in range(n):
+            lse = _logsumexp(A[i, c0: c0 + k])
+            for c in range(k):
+                value += T[i, c] * (lse - A[i, c0 + c])
+                G[i, c0 + c] = (np.exp(A[i, c0 + c] - lse) - T[i, c]) * inv_n
+    return value * inv_n
+
+
+@numba.njit(cache=True, fastmath=_FASTMATH, inline="always")
+def _output_curvature(X, T, layout, A, RA, RG):
+    """Fill ``RG`` at the output layer with (d²L/dF²)[R F]."""
+    n, last, loss = X.shape[0], layout[0], layout[2]
+    k, c0 = _width(layout, last), _column(layout, last)
+    inv_n = 1.0 / n
+    if loss == _SQUARE:
+        for i in range(n):
+            for c in range(k):
+                RG[i, c0 + c] = RA[i, c0 + c] * inv_n
+    elif loss == _LOGISTIC:
+        for i in range(n):
+            e = np.exp(-abs(T[i, 0] * A[i, c0]))
+            RG[i, c0] = e / ((1.0 + e) * (1.0 + e)) * RA[i, c0] * inv_n
+    else:
+        for i in range(n):
+            lse = _logsumexp(A[i, c0: c0 + k])
             pr = 0.0
             for c in range(k):
-                pr += np.exp(F[i, c] - lse) * RF[i, c]
+                pr += np.exp(A[i, c0 + c] - lse) * RA[i, c0 + c]
             for c in range(k):
-                p = np.exp(F[i, c] - lse)
-                RGF[i, c] = (p * RF[i, c] - p * pr) / n
+                p = np.exp(A[i, c0 + c] - lse)
+                RG[i, c0 + c] = (p * RA[i, c0 + c] - p * pr) * inv_n
 
 
-@numba.njit(cache=True, fastmath=True)
-def _backward(w, args, A, Z, G, out):
-    """Backpropagate ``G`` (output layer filled) into the gradient ``out``; fills G at every layer."""
-    X, widths, b_off, code, coeffs = args[0], args[2], args[4], args[6], args[7]
-    n = X.shape[0]
-    for l in range(widths.shape[0] - 1, 0, -1):
-        n_in, n_out = widths[l - 1], widths[l]
-        W, dW, Gl, Zp = _weights(w, args, l), _weights(out, args, l), _block(G, args, l), _activations(Z, args, l - 1)
-        bo = b_off[l - 1]
-        dW[:, :] = 0.0
+@numba.njit(cache=True, fastmath=_FASTMATH, inline="always")
+def _backward(w, X, params, layout, A, Z, G, out):
+    """Backpropagate ``G`` (output layer filled) into the data gradient ``out``; fills G at every layer."""
+    n, n_layers, code = X.shape[0], layout[0], layout[1]
+    for l in range(n_layers, 0, -1):
+        n_in, n_out = _width(layout, l - 1), _width(layout, l)
+        wo, bo, c = _weight_offset(layout, l), _bias_offset(layout, l), _column(layout, l)
+        src, sc = _layer_output(A, Z, X, layout, l - 1)
+        # dW_l = G_l^T Z_{l-1}
+        for p in range(wo, wo + n_out * n_in):
+            out[p] = 0.0
+        for i in range(n):
+            z = src[i, sc: sc + n_in]
+            for j in range(n_out):
+                g = G[i, c + j]
+                row = out[wo + j * n_in: wo + (j + 1) * n_in]
+                for q in range(n_in):
+                    row[q] += g * z[q]
         if bo >= 0:
-            out[bo: bo + n_out] = 0.0
-        for i in range(n):
-            zi = Zp[i]
             for j in range(n_out):
-                g = Gl[i, j]
-                row = dW[j]
-                for q in range(n_in):
-                    row[q] += g * zi[q]
-                if bo >= 0:
-                    out[bo + j] += g
+                s = 0.0
+                for i in range(n):
+                    s += G[i, c + j]
+                out[bo + j] = s
         if l > 1:
-            Gp, Ap = _block(G, args, l - 1), _block(A, args, l - 1)
+            # G_{l-1} = (G_l W_l) * sigma'(A_{l-1})
+            cp = _column(layout, l - 1)
             for i in range(n):
-                gp = Gp[i]
-                gp[:] = 0.0
-                for j in range(n_out):
-                    g = Gl[i, j]
-                    wj = W[j]
-                    for q in range(n_in):
-                        gp[q] += g * wj[q]
+                gp = G[i, cp: cp + n_in]
                 for q in range(n_in):
-                    gp[q] *= _activation(code, coeffs, Ap[i, q], 1)
+                    gp[q] = 0.0
+                for j in range(n_out):
+                    g = G[i, c + j]
+                    row = w[wo + j * n_in: wo + (j + 1) * n_in]
+                    for q in range(n_in):
+                        gp[q] += g * row[q]
+                if code != _LINEAR:
+                    for q in range(n_in):
+                        gp[q] *= _activation(code, params, A[i, cp + q], 1)
 
 
-@numba.njit(cache=True, fastmath=True)
-def _hvp_given_forward(w, v, args, A, Z, G, RA, RZ, RG, out):
+@numba.njit(cache=True, fastmath=_FASTMATH, inline="always")
+def _hvp_given_forward(w, v, X, T, params, layout, A, Z, G, RA, RZ, RG, out):
     """Hessian-vector product (R-operator) once the forward pass and ``G`` at every layer are known."""
-    X, widths, b_off, code, coeffs, gamma = args[0], args[2], args[4], args[6], args[7], args[9]
-    n = X.shape[0]
-    n_layers = widths.shape[0] - 1
-    # forward-mode pass: R{A_l}, R{Z_l}
+    n, n_layers, code, gamma = X.shape[0], layout[0], layout[1], params[0]
+    # forward-mode pass: R{A_l} = V_l Z_{l-1} + W_l R{Z_{l-1}} (+ R{b_l}), R{Z_l} = sigma'(A_l) R{A_l}
     for l in range(1, n_layers + 1):
-        n_in, n_out = widths[l - 1], widths[l]
-        W, V = _weights(w, args, l), _weights(v, args, l)
-        Zp, RZp, RAl, RZl, Al = _activations(Z, args, l - 1), _block(RZ, args, l - 1), _block(RA, args, l), _block(RZ, args, l), _block(A, args, l)
-        bo = b_off[l - 1]
+        n_in, n_out = _width(layout, l - 1), _width(layout, l)
+        wo, bo, c = _weight_offset(layout, l), _bias_offset(layout, l), _column(layout, l)
+        src, sc = _layer_output(A, Z, X, layout, l - 1)
+        rsrc, rsc = _layer_output(RA, RZ, X, layout, l - 1)
         for i in range(n):
-            zi, rzi = Zp[i], RZp[i]
+            z, rz = src[i, sc: sc + n_in], rsrc[i, rsc: rsc + n_in]
             for j in range(n_out):
-                wj, vj = W[j], V[j]
                 s = v[bo + j] if bo >= 0 else 0.0
+                w_row, v_row = w[wo + j * n_in: wo + (j + 1) * n_in], v[wo + j * n_in: wo + (j + 1) * n_in]
                 if l > 1:
                     for q in range(n_in):
-                        s += vj[q] * zi[q] + wj[q] * rzi[q]
+                        s += v_row[q] * z[q] + w_row[q] * rz[q]
                 else:
                     for q in range(n_in):
-                        s += vj[q] * zi[q]
-                RAl[i, j] = s
-                if l < n_layers:
-                    RZl[i, j] = _activation(code, coeffs, Al[i, j], 1) * s
-    _output_curvature(args, A, RA, RG)
+                        s += v_row[q] * z[q]
+                RA[i, c + j] = s
+        if l < n_layers and code != _LINEAR:
+            for i in range(n):
+                for j in range(n_out):
+                    RZ[i, c + j] = _activation(code, params, A[i, c + j], 1) * RA[i, c + j]
+    _output_curvature(X, T, layout, A, RA, RG)
     # reverse pass of the R-operator
     for l in range(n_layers, 0, -1):
-        n_in, n_out = widths[l - 1], widths[l]
-        W, V, dW = _weights(w, args, l), _weights(v, args, l), _weights(out, args, l)
-        Gl, RGl, Zp, RZp = _block(G, args, l), _block(RG, args, l), _activations(Z, args, l - 1), _block(RZ, args, l - 1)
-        bo = b_off[l - 1]
-        for j in range(n_out):
-            for q in range(n_in):
-                dW[j, q] = gamma * V[j, q]
+        n_in, n_out = _width(layout, l - 1), _width(layout, l)
+        wo, bo, c = _weight_offset(layout, l), _bias_offset(layout, l), _column(layout, l)
+        src, sc = _layer_output(A, Z, X, layout, l - 1)
+        rsrc, rsc = _layer_output(RA, RZ, X, layout, l - 1)
+        for p in range(wo, wo + n_out * n_in):
+            out[p] = gamma * v[p]
         if bo >= 0:
             for j in range(n_out):
-                out[bo + j] = gamma * v[bo + j]
+                s = gamma * v[bo + j]
+                for i in range(n):
+                    s += RG[i, c + j]
+                out[bo + j] = s
         for i in range(n):
-            zi, rzi = Zp[i], RZp[i]
+            z, rz = src[i, sc: sc + n_in], rsrc[i, rsc: rsc + n_in]
             for j in range(n_out):
-                rg, g = RGl[i, j], Gl[i, j]
-                row = dW[j]
+                rg = RG[i, c + j]
+                row = out[wo + j * n_in: wo + (j + 1) * n_in]
                 if l > 1:
+                    g = G[i, c + j]
                     for q in range(n_in):
-                        row[q] += rg * zi[q] + g * rzi[q]
+                        row[q] += rg * z[q] + g * rz[q]
                 else:
                     for q in range(n_in):
-                        row[q] += rg * zi[q]
-                if bo >= 0:
-                    out[bo + j] += rg
+                        row[q] += rg * z[q]
         if l > 1:
-            RGp, Ap, RAp = _block(RG, args, l - 1), _block(A, args, l - 1), _block(RA, args, l - 1)
-            back = np.empty(n_in)
+            # R{G_{l-1}} = (R{G_l} W_l + G_l V_l) sigma'(A_{l-1}) + (G_l W_l) sigma''(A_{l-1}) R{A_{l-1}}
+            cp = _column(layout, l - 1)
             for i in range(n):
-                rgp = RGp[i]
-                back[:] = 0.0
-                rgp[:] = 0.0
-                for j in range(n_out):
-                    g, rg = Gl[i, j], RGl[i, j]
-                    wj, vj = W[j], V[j]
-                    for q in range(n_in):
-                        back[q] += g * wj[q]
-                        rgp[q] += rg * wj[q] + g * vj[q]
+                rgp = RG[i, cp: cp + n_in]
                 for q in range(n_in):
-                    a = Ap[i, q]
-                    rgp[q] = rgp[q] * _activation(code, coeffs, a, 1) + back[q] * _activation(code, coeffs, a, 2) * RAp[i, q]
+                    rgp[q] = 0.0
+                for j in range(n_out):
+                    g, rg = G[i, c + j], RG[i, c + j]
+                    w_row, v_row = w[wo + j * n_in: wo + (j + 1) * n_in], v[wo + j * n_in: wo + (j + 1) * n_in]
+                    for q in range(n_in):
+                        rgp[q] += rg * w_row[q] + g * v_row[q]
+                if code != _LINEAR:
+                    # plus (G_l W_l) sigma''(A_{l-1}) R{A_{l-1}}
+                    for q in range(n_in):
+                        back = 0.0
+                        for j in range(n_out):
+                            back += G[i, c + j] * w[wo + j * n_in + q]
+                        a = A[i, cp + q]
+                        rgp[q] = rgp[q] * _activation(code, params, a, 1) + back * _activation(code, params, a, 2) * RA[i, cp + q]
 
 
-@numba.njit(cache=True)
-def _buffer(args):
-    return np.empty(args[5][args[5].shape[0] - 1])
-
-
-@numba.njit(cache=True)
+@numba.njit(cache=True, fastmath=_FASTMATH, inline="always")
 def _decay(w, gamma):
     s = 0.0
     for p in range(w.shape[0]):
@@ -427,47 +483,44 @@ def _decay(w, gamma):
 
 
 # ------------------------------------------------------------ public kernels
-@numba.njit(cache=True, inline="always")
-def _buffers3(args):
-    """Three activation-sized work buffers from one allocation."""
-    size = args[5][args[5].shape[0] - 1]
-    work = np.empty(3 * size)
-    return work[:size], work[size: 2 * size], work[2 * size:]
-
-
-@numba.njit(cache=True)
+@numba.njit(cache=True, fastmath=_FASTMATH)
 def network_value(w, args):
     """:math:`L(w)`."""
-    A, Z, G = _buffers3(args)
-    _forward(w, args, A, Z)
-    return _loss_and_output_gradient(args, A, G) + _decay(w, args[9])
+    X, T, params, layout = args
+    work = _buffers(X, layout, 3)
+    _forward(w, X, params, layout, work[0], work[1])
+    return _loss_and_output_gradient(X, T, layout, work[0], work[2]) + _decay(w, params[0])
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, fastmath=_FASTMATH)
 def network_grad(w, out, args):
     """``out[:] =`` :math:`\\nabla L(w)`."""
-    A, Z, G = _buffers3(args)
-    _forward(w, args, A, Z)
-    _loss_and_output_gradient(args, A, G)
-    _backward(w, args, A, Z, G, out)
-    gamma = args[9]
+    X, T, params, layout = args
+    work = _buffers(X, layout, 3)
+    A, Z, G = work[0], work[1], work[2]
+    _forward(w, X, params, layout, A, Z)
+    _loss_and_output_gradient(X, T, layout, A, G)
+    _backward(w, X, params, layout, A, Z, G, out)
+    gamma = params[0]
     if gamma != 0.0:
         for p in range(w.shape[0]):
             out[p] += gamma * w[p]
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, fastmath=_FASTMATH)
 def network_hvp(w, v, out, args):
     """``out[:] =`` :math:`\\nabla^2 L(w)\\,v`."""
-    A, Z, G, RA, RZ, RG = _buffer(args), _buffer(args), _buffer(args), _buffer(args), _buffer(args), _buffer(args)
+    X, T, params, layout = args
+    work = _buffers(X, layout, 6)
+    A, Z, G = work[0], work[1], work[2]
     scratch = np.empty_like(w)
-    _forward(w, args, A, Z)
-    _loss_and_output_gradient(args, A, G)
-    _backward(w, args, A, Z, G, scratch)
-    _hvp_given_forward(w, v, args, A, Z, G, RA, RZ, RG, out)
+    _forward(w, X, params, layout, A, Z)
+    _loss_and_output_gradient(X, T, layout, A, G)
+    _backward(w, X, params, layout, A, Z, G, scratch)
+    _hvp_given_forward(w, v, X, T, params, layout, A, Z, G, work[3], work[4], work[5], out)
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, fastmath=_FASTMATH)
 def network_rhs(t, w, out, args):
     """The flow's vector field, ``out[:] =`` :math:`-\\nabla L(w)`."""
     network_grad(w, out, args)
@@ -475,20 +528,22 @@ def network_rhs(t, w, out, args):
         out[p] = -out[p]
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, fastmath=_FASTMATH)
 def network_jac(t, w, out, args):
     """The flow's Jacobian, ``out[:, :] =`` :math:`-\\nabla^2 L(w)`, one R-operator pass per column."""
-    A, Z, G, RA, RZ, RG = _buffer(args), _buffer(args), _buffer(args), _buffer(args), _buffer(args), _buffer(args)
+    X, T, params, layout = args
+    work = _buffers(X, layout, 6)
+    A, Z, G = work[0], work[1], work[2]
     size = w.shape[0]
     scratch = np.empty(size)
     column = np.empty(size)
     unit = np.zeros(size)
-    _forward(w, args, A, Z)
-    _loss_and_output_gradient(args, A, G)
-    _backward(w, args, A, Z, G, scratch)
+    _forward(w, X, params, layout, A, Z)
+    _loss_and_output_gradient(X, T, layout, A, G)
+    _backward(w, X, params, layout, A, Z, G, scratch)
     for p in range(size):
         unit[p] = 1.0
-        _hvp_given_forward(w, unit, args, A, Z, G, RA, RZ, RG, column)
+        _hvp_given_forward(w, unit, X, T, params, layout, A, Z, G, work[3], work[4], work[5], column)
         unit[p] = 0.0
         for q in range(size):
             out[q, p] = -column[q]

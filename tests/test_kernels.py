@@ -1,0 +1,66 @@
+"""The compiled network kernels (``gradflow._kernels``) against the objective's array code, case by case."""
+
+import numpy as np
+import pytest
+
+import gradflow as gf
+from gradflow import _kernels
+
+ACTIVATIONS = ["linear", "relu", "tanh", gf.activations.Polynomial([0.1, 1.0, 0.5, -0.2])]
+LOSSES = {"square": 2, "logistic": 1, "cross_entropy": 3}
+
+
+def _objective(activation, loss, bias, weight_decay, widths=(4, 5, 3)):
+    rng = np.random.default_rng(7)
+    n_outputs = LOSSES[loss]
+    X = rng.standard_normal((11, widths[0]))
+    if loss == "square":
+        y = rng.standard_normal((11, n_outputs))
+    elif loss == "logistic":
+        y = np.where(rng.standard_normal(11) > 0, 1, -1)
+    else:
+        y = rng.integers(0, n_outputs, 11)
+    model = gf.models.MLP(list(widths) + [n_outputs], activation=activation, bias=bias)
+    return gf.Objective(model, gf.Dataset(X, y), loss=loss, weight_decay=weight_decay)
+
+
+@pytest.mark.parametrize("activation", ACTIVATIONS, ids=lambda a: getattr(a, "name", a))
+@pytest.mark.parametrize("loss", list(LOSSES))
+@pytest.mark.parametrize("bias, weight_decay", [(False, 0.0), (True, 0.03)])
+def test_value_gradient_hvp_and_jacobian_equal_the_objective(activation, loss, bias, weight_decay):
+    obj = _objective(activation, loss, bias, weight_decay)
+    k = _kernels.compiled_kernels(obj)
+    rng = np.random.default_rng(1)
+    w, v = obj.init(seed=3, scale=0.7), rng.standard_normal(obj.size)
+    grad, hvp, rhs, jac = np.empty(obj.size), np.empty(obj.size), np.empty(obj.size), np.empty((obj.size, obj.size))
+    k.grad(w, grad, k.args)
+    k.hvp(w, v, hvp, k.args)
+    k.rhs(0.0, w, rhs, k.args)
+    k.jac(0.0, w, jac, k.args)
+    np.testing.assert_allclose(k.value(w, k.args), obj.value(w), rtol=1e-12)
+    np.testing.assert_allclose(grad, obj.grad(w), rtol=1e-10, atol=1e-13)
+    np.testing.assert_allclose(hvp, obj.hvp(w, v), rtol=1e-9, atol=1e-12)
+    np.testing.assert_allclose(rhs, -grad, rtol=0, atol=0)
+    np.testing.assert_allclose(jac, -obj.hessian(w), rtol=1e-9, atol=1e-12)
+
+
+@pytest.mark.parametrize("widths", [(31, 1), (31, 2, 1), (3, 6, 6, 2, 1), (1, 1, 1)])
+def test_kernels_follow_every_layer_of_deep_linear_and_feature_networks(widths):
+    rng = np.random.default_rng(2)
+    X, y = rng.standard_normal((9, widths[0])), rng.standard_normal((9, widths[-1]))
+    obj = gf.Objective(gf.models.DeepLinear(list(widths)), gf.Dataset(X, y))
+    k = _kernels.compiled_kernels(obj)
+    w, v = obj.init(seed=0, scale=0.5), rng.standard_normal(obj.size)
+    grad, hvp = np.empty(obj.size), np.empty(obj.size)
+    k.grad(w, grad, k.args)
+    k.hvp(w, v, hvp, k.args)
+    np.testing.assert_allclose(grad, obj.grad(w), rtol=1e-10, atol=1e-13)
+    np.testing.assert_allclose(hvp, obj.hvp(w, v), rtol=1e-9, atol=1e-12)
+
+
+def test_objectives_without_compiled_kernels_say_so():
+    strict = pytest.importorskip("array_api_strict")
+    data = gf.data.sine(n_train=9, n_test=0)
+    data = gf.Dataset(strict.asarray(np.asarray(data.X)), strict.asarray(np.asarray(data.y)))
+    obj = gf.Objective(gf.models.FeatureRegression(gf.features.Legendre(4)), data)
+    assert _kernels.compiled_kernels(obj) is None
