@@ -145,14 +145,15 @@ def specialize(dispatcher, argument_types: tuple):
 def network_args(obj) -> tuple:
     """The ``args`` tuple describing ``obj``'s network, data, loss and weight decay to the kernels.
 
-    ``args = (X, T, params, layout)``: the training inputs ``X`` (n, d) and
-    prepared targets ``T`` (n, k); ``params = [gamma, c_0, c_1, ...]``, the
-    weight decay then the coefficients of a polynomial activation (the same
-    ``params[0] = gamma`` as the symbolic layer's kernels); and ``layout``,
-    every integer the passes need in one array (see :func:`_width` and the
-    accessors beside it).  Four arrays, because each array a compiled kernel
-    receives costs a reference-count increment and decrement per call, which
-    for the paper's small networks is a measurable part of a gradient.
+    ``args = (X, XT, TT, params, layout)``: the training inputs ``X`` (n, d)
+    and their transpose ``XT`` (d, n); the prepared targets transposed, ``TT``
+    (k, n); ``params = [gamma, c_0, c_1, ...]``, the weight decay then the
+    coefficients of a polynomial activation (the same ``params[0] = gamma`` as
+    the symbolic layer's kernels); and ``layout``, every integer the passes
+    need in one array (see :func:`_width` and the accessors beside it).  Few
+    arrays, because each array a compiled kernel receives costs a
+    reference-count increment and decrement per call, which for the paper's
+    small networks is a measurable part of a gradient.
     """
     model = obj.model
     act = model.activation
@@ -168,7 +169,7 @@ def network_args(obj) -> tuple:
         raise TypeError(f"no compiled kernel for the activation {act!r}")
     widths = [int(width) for width in model.widths]
     n_layers = len(widths) - 1
-    w_offsets, b_offsets, columns = [], [], [0]
+    w_offsets, b_offsets, rows = [], [], [0]
     position = 0
     for l in range(1, n_layers + 1):
         w_offsets.append(position)
@@ -176,22 +177,26 @@ def network_args(obj) -> tuple:
         b_offsets.append(position if model.bias else -1)
         position += widths[l] if model.bias else 0
     for l in range(1, n_layers + 1):
-        columns.append(columns[-1] + (widths[l - 1] if l > 1 else 0))
-    columns.append(columns[-1] + widths[n_layers])  # total width of the work buffers
-    layout = np.array([n_layers, code, _LOSS_CODES[obj.loss.name]] + widths + w_offsets + b_offsets + columns,
+        rows.append(rows[-1] + (widths[l - 1] if l > 1 else 0))
+    rows.append(rows[-1] + widths[n_layers])  # the units of all layers: the height of the work buffers
+    layout = np.array([n_layers, code, _LOSS_CODES[obj.loss.name]] + widths + w_offsets + b_offsets + rows,
                       dtype=np.int64)
     inputs = np.ascontiguousarray(_backend.to_numpy(obj._inputs), dtype=np.float64)
-    targets = np.ascontiguousarray(_backend.to_numpy(obj._targets), dtype=np.float64)
+    targets = np.ascontiguousarray(_backend.to_numpy(obj._targets).T, dtype=np.float64)
     params = np.array((obj.weight_decay,) + coeffs, dtype=np.float64)
-    return (inputs, targets, params, layout)
+    return (inputs, np.ascontiguousarray(inputs.T), targets, params, layout)
 
 
 # -------------------------------------------------------------------- layout
 # layout = [L, activation code, loss code, N_0 .. N_L, weight offsets of layers 1..L, bias offsets of
-# layers 1..L (-1: no bias), buffer columns of layers 0..L (layer 0, the inputs, is not buffered: 0),
-# total buffer width].  The work buffers are
-# (n, total) arrays with the units of layer l in the columns from _column(layout, l) on.
+# layers 1..L (-1: no bias), buffer rows of layers 0..L (layer 0, the inputs, is not buffered: 0),
+# total units].  The work buffers are (total units, n) arrays, one row per unit and one column per
+# sample, so that the inner loops run over the samples; layer l's units start at row _row(layout, l).
 _HEAD = 3
+#: The input layer's loops run over the features of each sample (rows of ``X``) instead of over the samples
+#: when there are at least this many times more features than samples: the inner loop is then the longer
+#: one (Figure 4's 31 features of 9 samples; measured on it, 208 ns against 279 ns per gradient).
+INPUT_ROWS_RATIO = 2
 
 
 @numba.njit(cache=True, inline="always")
@@ -213,26 +218,32 @@ def _bias_offset(layout, l):
 
 
 @numba.njit(cache=True, inline="always")
-def _column(layout, l):
-    """The first buffer column of layer ``l >= 1``; ``l = L + 1`` gives the buffers' width."""
+def _row(layout, l):
+    """The first buffer row of layer ``l >= 1``; ``l = L + 1`` gives the buffers' height."""
     return layout[_HEAD + 3 * layout[0] + 1 + l]
 
 
 @numba.njit(cache=True, inline="always")
-def _layer_output(A, Z, X, layout, l):
-    """Layer ``l``'s activations as ``(array, first column)``: the inputs for ``l = 0``; the pre-activations
+def _layer_output(A, Z, XT, layout, l):
+    """Layer ``l``'s activations as ``(array, first row)``: the inputs for ``l = 0``; the pre-activations
     where the layer is linear (the output layer, every layer of a linear net), which has no Z of its own."""
     if l == 0:
-        return X, 0
+        return XT, 0
     if l == layout[0] or layout[1] == _LINEAR:
-        return A, _column(layout, l)
-    return Z, _column(layout, l)
+        return A, _row(layout, l)
+    return Z, _row(layout, l)
+
+
+@numba.njit(cache=True, inline="always")
+def _by_input_rows(X):
+    """Whether the input layer loops over features (see :data:`INPUT_ROWS_RATIO`)."""
+    return X.shape[1] >= INPUT_ROWS_RATIO * X.shape[0]
 
 
 @numba.njit(cache=True, inline="always")
 def _buffers(X, layout, count):
-    """``count`` work buffers ``(n, total width)`` from one allocation (integer indexing: no reshape)."""
-    return np.empty((count, X.shape[0], _column(layout, layout[0] + 1)))
+    """``count`` work buffers ``(total units, n)`` from one allocation (integer indexing: no reshape)."""
+    return np.empty((count, _row(layout, layout[0] + 1), X.shape[0]))
 
 
 # ---------------------------------------------------------------- activations
@@ -267,211 +278,237 @@ def _activation(code, params, z, order):
     return _horner(params[1:], z, order)
 
 
-# ----------------------------------------------------------------- the passes
-# Every pass is inlined into the public kernels (one reference count per array per call) and indexes the
-# weights and the (n, total width) buffers directly: for the paper's small layers, views, reshapes and
-# slice assignments cost more than the arithmetic.  Sums are accumulated in registers where possible.
+# ------------------------------------------------------------ the primitives
+# Every function below is inlined into the public kernels (one reference count per array per call) and
+# indexes rows through 1-D slices, whose indices numba knows to be non-negative, so that LLVM vectorizes
+# the inner loops; views, reshapes and slice assignments would cost more than the arithmetic here.
 @numba.njit(cache=True, fastmath=_FASTMATH, inline="always")
-def _forward(w, X, params, layout, A, Z):
+def _affine(w, X, XT, layout, l, src, s0, dst, d0, with_bias, accumulate):
+    """``dst[d0 + j, :] (+)= sum_q W_l[j, q] src[s0 + q, :] (+ b_l[j])``: layer ``l``'s affine map on every sample.
+
+    ``w`` holds the weights (or a tangent direction ``v``); for ``l = 1``
+    ``src`` is ``XT``, read through the rows of ``X`` when
+    :func:`_by_input_rows`.
+    """
+    n, n_in, n_out = X.shape[0], _width(layout, l - 1), _width(layout, l)
+    wo, bo = _weight_offset(layout, l), _bias_offset(layout, l)
+    if l == 1 and _by_input_rows(X):
+        for i in range(n):
+            x = X[i]
+            for j in range(n_out):
+                row = w[wo + j * n_in: wo + (j + 1) * n_in]
+                s = w[bo + j] if (with_bias and bo >= 0) else 0.0
+                for q in range(n_in):
+                    s += row[q] * x[q]
+                dst[d0 + j, i] = dst[d0 + j, i] + s if accumulate else s
+        return
+    for j in range(n_out):
+        out = dst[d0 + j]
+        if not accumulate:
+            b = w[bo + j] if (with_bias and bo >= 0) else 0.0
+            for i in range(n):
+                out[i] = b
+        elif with_bias and bo >= 0:
+            for i in range(n):
+                out[i] += w[bo + j]
+        for q in range(n_in):
+            weight = w[wo + j * n_in + q]
+            z = src[s0 + q]
+            for i in range(n):
+                out[i] += weight * z[i]
+
+
+@numba.njit(cache=True, fastmath=_FASTMATH, inline="always")
+def _weight_gradient(X, layout, l, G, g0, src, s0, out, with_bias):
+    """``out[W_l] += G^T src`` (and ``out[b_l] += sum_i G``): layer ``l``'s weight gradient from the sensitivities
+    ``G[g0 + j, :]`` of its units and its inputs ``src[s0 + q, :]``."""
+    n, n_in, n_out = X.shape[0], _width(layout, l - 1), _width(layout, l)
+    wo, bo = _weight_offset(layout, l), _bias_offset(layout, l)
+    if with_bias and bo >= 0:
+        for j in range(n_out):
+            g = G[g0 + j]
+            s = 0.0
+            for i in range(n):
+                s += g[i]
+            out[bo + j] += s
+    if l == 1 and _by_input_rows(X):
+        for j in range(n_out):
+            row = out[wo + j * n_in: wo + (j + 1) * n_in]
+            for i in range(n):
+                g = G[g0 + j, i]
+                x = X[i]
+                for q in range(n_in):
+                    row[q] += g * x[q]
+        return
+    for j in range(n_out):
+        g = G[g0 + j]
+        for q in range(n_in):
+            z = src[s0 + q]
+            s = 0.0
+            for i in range(n):
+                s += g[i] * z[i]
+            out[wo + j * n_in + q] += s
+
+
+@numba.njit(cache=True, fastmath=_FASTMATH, inline="always")
+def _transpose_product(w, X, layout, l, G, g0, dst, d0, accumulate):
+    """``dst[d0 + q, :] (+)= sum_j W_l[j, q] G[g0 + j, :]``: sensitivities carried back through layer ``l``'s weights."""
+    n, n_in, n_out = X.shape[0], _width(layout, l - 1), _width(layout, l)
+    wo = _weight_offset(layout, l)
+    for q in range(n_in):
+        out = dst[d0 + q]
+        if not accumulate:
+            for i in range(n):
+                out[i] = 0.0
+        for j in range(n_out):
+            weight = w[wo + j * n_in + q]
+            g = G[g0 + j]
+            for i in range(n):
+                out[i] += weight * g[i]
+
+
+# ----------------------------------------------------------------- the passes
+@numba.njit(cache=True, fastmath=_FASTMATH, inline="always")
+def _forward(w, X, XT, params, layout, A, Z):
     """Fill the pre-activations ``A`` and, for nonlinear hidden layers, the activations ``Z``."""
     n, n_layers, code = X.shape[0], layout[0], layout[1]
     for l in range(1, n_layers + 1):
-        n_in, n_out = _width(layout, l - 1), _width(layout, l)
-        wo, bo, c = _weight_offset(layout, l), _bias_offset(layout, l), _column(layout, l)
-        src, sc = _layer_output(A, Z, X, layout, l - 1)
-        for i in range(n):
-            z = src[i, sc: sc + n_in]
-            for j in range(n_out):
-                s = w[bo + j] if bo >= 0 else 0.0
-                row = w[wo + j * n_in: wo + (j + 1) * n_in]
-                for q in range(n_in):
-                    s += row[q] * z[q]
-                A[i, c + j] = s
+        src, s0 = _layer_output(A, Z, XT, layout, l - 1)
+        r = _row(layout, l)
+        _affine(w, X, XT, layout, l, src, s0, A, r, True, False)
         if l < n_layers and code != _LINEAR:
-            for i in range(n):
-                for j in range(n_out):
-                    Z[i, c + j] = _activation(code, params, A[i, c + j], 0)
+            for j in range(r, r + _width(layout, l)):
+                for i in range(n):
+                    Z[j, i] = _activation(code, params, A[j, i], 0)
 
 
 @numba.njit(cache=True, fastmath=_FASTMATH, inline="always")
-def _logsumexp(row):
-    shift = row[0]
-    for c in range(1, row.shape[0]):
-        shift = max(shift, row[c])
+def _logsumexp(A, r, k, i):
+    """:math:`\\log\\sum_c e^{F_c}` of sample ``i``'s outputs ``A[r:r+k, i]``."""
+    shift = A[r, i]
+    for c in range(1, k):
+        shift = max(shift, A[r + c, i])
     total = 0.0
-    for c in range(row.shape[0]):
-        total += np.exp(row[c] - shift)
+    for c in range(k):
+        total += np.exp(A[r + c, i] - shift)
     return shift + np.log(total)
 
 
 @numba.njit(cache=True, fastmath=_FASTMATH, inline="always")
-def _loss_and_output_gradient(X, T, layout, A, G):
+def _loss_and_output_gradient(X, TT, layout, A, G):
     """The data loss; fills ``G`` at the output layer with dL/dF."""
     n, last, loss = X.shape[0], layout[0], layout[2]
-    k, c0 = _width(layout, last), _column(layout, last)
+    k, r = _width(layout, last), _row(layout, last)
     inv_n = 1.0 / n
     value = 0.0
     if loss == _SQUARE:
-        for i in range(n):
-            for c in range(k):
-                r = A[i, c0 + c] - T[i, c]
-                value += 0.5 * r * r
-                G[i, c0 + c] = r * inv_n
+        for c in range(k):
+            f, g, t = A[r + c], G[r + c], TT[c]
+            for i in range(n):
+                residual = f[i] - t[i]
+                value += 0.5 * residual * residual
+                g[i] = residual * inv_n
     elif loss == _LOGISTIC:
+        f, g, t = A[r], G[r], TT[0]
         for i in range(n):
-            m = T[i, 0] * A[i, c0]
+            m = t[i] * f[i]
             e = np.exp(-abs(m))
             value += np.log1p(e) + max(-m, 0.0)
             sigma_minus = e / (1.0 + e) if m >= 0.0 else 1.0 / (1.0 + e)
-            G[i, c0] = -T[i, 0] * sigma_minus * inv_n
+            g[i] = -t[i] * sigma_minus * inv_n
     else:
         for i in range(n):
-            lse = _logsumexp(A[i, c0: c0 + k])
+            lse = _logsumexp(A, r, k, i)
             for c in range(k):
-                value += T[i, c] * (lse - A[i, c0 + c])
-                G[i, c0 + c] = (np.exp(A[i, c0 + c] - lse) - T[i, c]) * inv_n
+                value += TT[c, i] * (lse - A[r + c, i])
+                G[r + c, i] = (np.exp(A[r + c, i] - lse) - TT[c, i]) * inv_n
     return value * inv_n
 
 
 @numba.njit(cache=True, fastmath=_FASTMATH, inline="always")
-def _output_curvature(X, T, layout, A, RA, RG):
+def _output_curvature(X, TT, layout, A, RA, RG):
     """Fill ``RG`` at the output layer with (d²L/dF²)[R F]."""
     n, last, loss = X.shape[0], layout[0], layout[2]
-    k, c0 = _width(layout, last), _column(layout, last)
+    k, r = _width(layout, last), _row(layout, last)
     inv_n = 1.0 / n
     if loss == _SQUARE:
-        for i in range(n):
-            for c in range(k):
-                RG[i, c0 + c] = RA[i, c0 + c] * inv_n
+        for c in range(k):
+            rf, rg = RA[r + c], RG[r + c]
+            for i in range(n):
+                rg[i] = rf[i] * inv_n
     elif loss == _LOGISTIC:
         for i in range(n):
-            e = np.exp(-abs(T[i, 0] * A[i, c0]))
-            RG[i, c0] = e / ((1.0 + e) * (1.0 + e)) * RA[i, c0] * inv_n
+            e = np.exp(-abs(TT[0, i] * A[r, i]))
+            RG[r, i] = e / ((1.0 + e) * (1.0 + e)) * RA[r, i] * inv_n
     else:
         for i in range(n):
-            lse = _logsumexp(A[i, c0: c0 + k])
+            lse = _logsumexp(A, r, k, i)
             pr = 0.0
             for c in range(k):
-                pr += np.exp(A[i, c0 + c] - lse) * RA[i, c0 + c]
+                pr += np.exp(A[r + c, i] - lse) * RA[r + c, i]
             for c in range(k):
-                p = np.exp(A[i, c0 + c] - lse)
-                RG[i, c0 + c] = (p * RA[i, c0 + c] - p * pr) * inv_n
+                p = np.exp(A[r + c, i] - lse)
+                RG[r + c, i] = (p * RA[r + c, i] - p * pr) * inv_n
 
 
 @numba.njit(cache=True, fastmath=_FASTMATH, inline="always")
-def _backward(w, X, params, layout, A, Z, G, out):
+def _backward(w, X, XT, params, layout, A, Z, G, out):
     """Backpropagate ``G`` (output layer filled) into the data gradient ``out``; fills G at every layer."""
-    n, n_layers, code = X.shape[0], layout[0], layout[1]
-    for l in range(n_layers, 0, -1):
-        n_in, n_out = _width(layout, l - 1), _width(layout, l)
-        wo, bo, c = _weight_offset(layout, l), _bias_offset(layout, l), _column(layout, l)
-        src, sc = _layer_output(A, Z, X, layout, l - 1)
-        # dW_l = G_l^T Z_{l-1}
-        for p in range(wo, wo + n_out * n_in):
-            out[p] = 0.0
-        for i in range(n):
-            z = src[i, sc: sc + n_in]
-            for j in range(n_out):
-                g = G[i, c + j]
-                row = out[wo + j * n_in: wo + (j + 1) * n_in]
-                for q in range(n_in):
-                    row[q] += g * z[q]
-        if bo >= 0:
-            for j in range(n_out):
-                s = 0.0
-                for i in range(n):
-                    s += G[i, c + j]
-                out[bo + j] = s
+    n, code = X.shape[0], layout[1]
+    for p in range(out.shape[0]):
+        out[p] = 0.0
+    for l in range(layout[0], 0, -1):
+        src, s0 = _layer_output(A, Z, XT, layout, l - 1)
+        r = _row(layout, l)
+        _weight_gradient(X, layout, l, G, r, src, s0, out, True)
         if l > 1:
-            # G_{l-1} = (G_l W_l) * sigma'(A_{l-1})
-            cp = _column(layout, l - 1)
-            for i in range(n):
-                gp = G[i, cp: cp + n_in]
-                for q in range(n_in):
-                    gp[q] = 0.0
-                for j in range(n_out):
-                    g = G[i, c + j]
-                    row = w[wo + j * n_in: wo + (j + 1) * n_in]
-                    for q in range(n_in):
-                        gp[q] += g * row[q]
-                if code != _LINEAR:
-                    for q in range(n_in):
-                        gp[q] *= _activation(code, params, A[i, cp + q], 1)
+            # G_{l-1} = (W_l^T G_l) * sigma'(A_{l-1})
+            rp = _row(layout, l - 1)
+            _transpose_product(w, X, layout, l, G, r, G, rp, False)
+            if code != _LINEAR:
+                for q in range(rp, rp + _width(layout, l - 1)):
+                    for i in range(n):
+                        G[q, i] *= _activation(code, params, A[q, i], 1)
 
 
 @numba.njit(cache=True, fastmath=_FASTMATH, inline="always")
-def _hvp_given_forward(w, v, X, T, params, layout, A, Z, G, RA, RZ, RG, out):
-    """Hessian-vector product (R-operator) once the forward pass and ``G`` at every layer are known."""
+def _hvp_given_forward(w, v, X, XT, TT, params, layout, A, Z, G, RA, RZ, RG, B, out):
+    """Hessian-vector product (R-operator) once the forward pass and ``G`` at every layer are known; ``B`` scratch."""
     n, n_layers, code, gamma = X.shape[0], layout[0], layout[1], params[0]
     # forward-mode pass: R{A_l} = V_l Z_{l-1} + W_l R{Z_{l-1}} (+ R{b_l}), R{Z_l} = sigma'(A_l) R{A_l}
     for l in range(1, n_layers + 1):
-        n_in, n_out = _width(layout, l - 1), _width(layout, l)
-        wo, bo, c = _weight_offset(layout, l), _bias_offset(layout, l), _column(layout, l)
-        src, sc = _layer_output(A, Z, X, layout, l - 1)
-        rsrc, rsc = _layer_output(RA, RZ, X, layout, l - 1)
-        for i in range(n):
-            z, rz = src[i, sc: sc + n_in], rsrc[i, rsc: rsc + n_in]
-            for j in range(n_out):
-                s = v[bo + j] if bo >= 0 else 0.0
-                w_row, v_row = w[wo + j * n_in: wo + (j + 1) * n_in], v[wo + j * n_in: wo + (j + 1) * n_in]
-                if l > 1:
-                    for q in range(n_in):
-                        s += v_row[q] * z[q] + w_row[q] * rz[q]
-                else:
-                    for q in range(n_in):
-                        s += v_row[q] * z[q]
-                RA[i, c + j] = s
-        if l < n_layers and code != _LINEAR:
-            for i in range(n):
-                for j in range(n_out):
-                    RZ[i, c + j] = _activation(code, params, A[i, c + j], 1) * RA[i, c + j]
-    _output_curvature(X, T, layout, A, RA, RG)
-    # reverse pass of the R-operator
-    for l in range(n_layers, 0, -1):
-        n_in, n_out = _width(layout, l - 1), _width(layout, l)
-        wo, bo, c = _weight_offset(layout, l), _bias_offset(layout, l), _column(layout, l)
-        src, sc = _layer_output(A, Z, X, layout, l - 1)
-        rsrc, rsc = _layer_output(RA, RZ, X, layout, l - 1)
-        for p in range(wo, wo + n_out * n_in):
-            out[p] = gamma * v[p]
-        if bo >= 0:
-            for j in range(n_out):
-                s = gamma * v[bo + j]
-                for i in range(n):
-                    s += RG[i, c + j]
-                out[bo + j] = s
-        for i in range(n):
-            z, rz = src[i, sc: sc + n_in], rsrc[i, rsc: rsc + n_in]
-            for j in range(n_out):
-                rg = RG[i, c + j]
-                row = out[wo + j * n_in: wo + (j + 1) * n_in]
-                if l > 1:
-                    g = G[i, c + j]
-                    for q in range(n_in):
-                        row[q] += rg * z[q] + g * rz[q]
-                else:
-                    for q in range(n_in):
-                        row[q] += rg * z[q]
+        src, s0 = _layer_output(A, Z, XT, layout, l - 1)
+        rsrc, rs0 = _layer_output(RA, RZ, XT, layout, l - 1)
+        r = _row(layout, l)
+        _affine(v, X, XT, layout, l, src, s0, RA, r, True, False)
         if l > 1:
-            # R{G_{l-1}} = (R{G_l} W_l + G_l V_l) sigma'(A_{l-1}) + (G_l W_l) sigma''(A_{l-1}) R{A_{l-1}}
-            cp = _column(layout, l - 1)
-            for i in range(n):
-                rgp = RG[i, cp: cp + n_in]
-                for q in range(n_in):
-                    rgp[q] = 0.0
-                for j in range(n_out):
-                    g, rg = G[i, c + j], RG[i, c + j]
-                    w_row, v_row = w[wo + j * n_in: wo + (j + 1) * n_in], v[wo + j * n_in: wo + (j + 1) * n_in]
-                    for q in range(n_in):
-                        rgp[q] += rg * w_row[q] + g * v_row[q]
-                if code != _LINEAR:
-                    # plus (G_l W_l) sigma''(A_{l-1}) R{A_{l-1}}
-                    for q in range(n_in):
-                        back = 0.0
-                        for j in range(n_out):
-                            back += G[i, c + j] * w[wo + j * n_in + q]
-                        a = A[i, cp + q]
-                        rgp[q] = rgp[q] * _activation(code, params, a, 1) + back * _activation(code, params, a, 2) * RA[i, cp + q]
+            _affine(w, X, XT, layout, l, rsrc, rs0, RA, r, False, True)
+        if l < n_layers and code != _LINEAR:
+            for j in range(r, r + _width(layout, l)):
+                for i in range(n):
+                    RZ[j, i] = _activation(code, params, A[j, i], 1) * RA[j, i]
+    _output_curvature(X, TT, layout, A, RA, RG)
+    # reverse pass: out = gamma v + sum_l (R{G_l}^T Z_{l-1} + G_l^T R{Z_{l-1}})
+    for p in range(out.shape[0]):
+        out[p] = gamma * v[p]
+    for l in range(n_layers, 0, -1):
+        src, s0 = _layer_output(A, Z, XT, layout, l - 1)
+        rsrc, rs0 = _layer_output(RA, RZ, XT, layout, l - 1)
+        r = _row(layout, l)
+        _weight_gradient(X, layout, l, RG, r, src, s0, out, True)
+        if l > 1:
+            _weight_gradient(X, layout, l, G, r, rsrc, rs0, out, False)
+            # R{G_{l-1}} = (W_l^T R{G_l} + V_l^T G_l) sigma'(A_{l-1}) + (W_l^T G_l) sigma''(A_{l-1}) R{A_{l-1}}
+            rp = _row(layout, l - 1)
+            _transpose_product(w, X, layout, l, RG, r, RG, rp, False)
+            _transpose_product(v, X, layout, l, G, r, RG, rp, True)
+            if code != _LINEAR:
+                _transpose_product(w, X, layout, l, G, r, B, rp, False)
+                for q in range(rp, rp + _width(layout, l - 1)):
+                    for i in range(n):
+                        a = A[q, i]
+                        RG[q, i] = (RG[q, i] * _activation(code, params, a, 1)
+                                    + B[q, i] * _activation(code, params, a, 2) * RA[q, i])
 
 
 @numba.njit(cache=True, fastmath=_FASTMATH, inline="always")
@@ -486,21 +523,21 @@ def _decay(w, gamma):
 @numba.njit(cache=True, fastmath=_FASTMATH)
 def network_value(w, args):
     """:math:`L(w)`."""
-    X, T, params, layout = args
+    X, XT, TT, params, layout = args
     work = _buffers(X, layout, 3)
-    _forward(w, X, params, layout, work[0], work[1])
-    return _loss_and_output_gradient(X, T, layout, work[0], work[2]) + _decay(w, params[0])
+    _forward(w, X, XT, params, layout, work[0], work[1])
+    return _loss_and_output_gradient(X, TT, layout, work[0], work[2]) + _decay(w, params[0])
 
 
 @numba.njit(cache=True, fastmath=_FASTMATH)
 def network_grad(w, out, args):
     """``out[:] =`` :math:`\\nabla L(w)`."""
-    X, T, params, layout = args
+    X, XT, TT, params, layout = args
     work = _buffers(X, layout, 3)
     A, Z, G = work[0], work[1], work[2]
-    _forward(w, X, params, layout, A, Z)
-    _loss_and_output_gradient(X, T, layout, A, G)
-    _backward(w, X, params, layout, A, Z, G, out)
+    _forward(w, X, XT, params, layout, A, Z)
+    _loss_and_output_gradient(X, TT, layout, A, G)
+    _backward(w, X, XT, params, layout, A, Z, G, out)
     gamma = params[0]
     if gamma != 0.0:
         for p in range(w.shape[0]):
@@ -510,14 +547,14 @@ def network_grad(w, out, args):
 @numba.njit(cache=True, fastmath=_FASTMATH)
 def network_hvp(w, v, out, args):
     """``out[:] =`` :math:`\\nabla^2 L(w)\\,v`."""
-    X, T, params, layout = args
-    work = _buffers(X, layout, 6)
+    X, XT, TT, params, layout = args
+    work = _buffers(X, layout, 7)
     A, Z, G = work[0], work[1], work[2]
     scratch = np.empty_like(w)
-    _forward(w, X, params, layout, A, Z)
-    _loss_and_output_gradient(X, T, layout, A, G)
-    _backward(w, X, params, layout, A, Z, G, scratch)
-    _hvp_given_forward(w, v, X, T, params, layout, A, Z, G, work[3], work[4], work[5], out)
+    _forward(w, X, XT, params, layout, A, Z)
+    _loss_and_output_gradient(X, TT, layout, A, G)
+    _backward(w, X, XT, params, layout, A, Z, G, scratch)
+    _hvp_given_forward(w, v, X, XT, TT, params, layout, A, Z, G, work[3], work[4], work[5], work[6], out)
 
 
 @numba.njit(cache=True, fastmath=_FASTMATH)
@@ -531,19 +568,19 @@ def network_rhs(t, w, out, args):
 @numba.njit(cache=True, fastmath=_FASTMATH)
 def network_jac(t, w, out, args):
     """The flow's Jacobian, ``out[:, :] =`` :math:`-\\nabla^2 L(w)`, one R-operator pass per column."""
-    X, T, params, layout = args
-    work = _buffers(X, layout, 6)
+    X, XT, TT, params, layout = args
+    work = _buffers(X, layout, 7)
     A, Z, G = work[0], work[1], work[2]
     size = w.shape[0]
     scratch = np.empty(size)
     column = np.empty(size)
     unit = np.zeros(size)
-    _forward(w, X, params, layout, A, Z)
-    _loss_and_output_gradient(X, T, layout, A, G)
-    _backward(w, X, params, layout, A, Z, G, scratch)
+    _forward(w, X, XT, params, layout, A, Z)
+    _loss_and_output_gradient(X, TT, layout, A, G)
+    _backward(w, X, XT, params, layout, A, Z, G, scratch)
     for p in range(size):
         unit[p] = 1.0
-        _hvp_given_forward(w, unit, X, T, params, layout, A, Z, G, work[3], work[4], work[5], column)
+        _hvp_given_forward(w, unit, X, XT, TT, params, layout, A, Z, G, work[3], work[4], work[5], work[6], column)
         unit[p] = 0.0
         for q in range(size):
             out[q, p] = -column[q]

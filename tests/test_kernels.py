@@ -10,16 +10,16 @@ ACTIVATIONS = ["linear", "relu", "tanh", gf.activations.Polynomial([0.1, 1.0, 0.
 LOSSES = {"square": 2, "logistic": 1, "cross_entropy": 3}
 
 
-def _objective(activation, loss, bias, weight_decay, widths=(4, 5, 3)):
+def _objective(activation, loss, bias, weight_decay, n=11, widths=(8, 5, 3)):
     rng = np.random.default_rng(7)
     n_outputs = LOSSES[loss]
-    X = rng.standard_normal((11, widths[0]))
+    X = rng.standard_normal((n, widths[0]))
     if loss == "square":
-        y = rng.standard_normal((11, n_outputs))
+        y = rng.standard_normal((n, n_outputs))
     elif loss == "logistic":
-        y = np.where(rng.standard_normal(11) > 0, 1, -1)
+        y = np.where(rng.standard_normal(n) > 0, 1, -1)
     else:
-        y = rng.integers(0, n_outputs, 11)
+        y = rng.integers(0, n_outputs, n)
     model = gf.models.MLP(list(widths) + [n_outputs], activation=activation, bias=bias)
     return gf.Objective(model, gf.Dataset(X, y), loss=loss, weight_decay=weight_decay)
 
@@ -27,8 +27,10 @@ def _objective(activation, loss, bias, weight_decay, widths=(4, 5, 3)):
 @pytest.mark.parametrize("activation", ACTIVATIONS, ids=lambda a: getattr(a, "name", a))
 @pytest.mark.parametrize("loss", list(LOSSES))
 @pytest.mark.parametrize("bias, weight_decay", [(False, 0.0), (True, 0.03)])
-def test_value_gradient_hvp_and_jacobian_equal_the_objective(activation, loss, bias, weight_decay):
-    obj = _objective(activation, loss, bias, weight_decay)
+@pytest.mark.parametrize("n", [11, 3], ids=["loops-over-samples", "input-layer-by-rows"])
+def test_value_gradient_hvp_and_jacobian_equal_the_objective(activation, loss, bias, weight_decay, n):
+    # 8 features of 3 samples: the input layer loops over the rows of X (_kernels.INPUT_ROWS_RATIO)
+    obj = _objective(activation, loss, bias, weight_decay, n=n)
     k = _kernels.compiled_kernels(obj)
     rng = np.random.default_rng(1)
     w, v = obj.init(seed=3, scale=0.7), rng.standard_normal(obj.size)
