@@ -42,6 +42,8 @@ DENSE_JACOBIAN_LIMIT = 400
 #: "auto" chooses the explicit 'dopri5' when an explicit method would need fewer than this many steps for
 #: stability alone, :math:`\rho(\nabla^2 L(w_0))\,(t_f - t_0) / 3.3`, and the stiff 'bdf' otherwise.
 EXPLICIT_STEP_LIMIT = 300
+#: Power iterations (Hessian-vector products) with which "auto" estimates :math:`\rho(\nabla^2 L(w_0))`.
+STIFFNESS_POWER_ITERATIONS = 30
 #: Stability limit :math:`h\rho` of Dormand-Prince 5(4) on the negative real axis.
 DOPRI5_STABILITY = 3.3
 #: Number of output times of :meth:`GradientFlow.solve_ensemble` when ``t_eval`` is not given.
@@ -103,15 +105,20 @@ class GradientFlow:
         self.size = int(obj.size)
         self._bound = None
         self._entries = {}
+        self._norm_estimate = None
 
     def _compiled(self, method, ensemble=False):
         """The bound kernels and the compiled entry point of ``method``, made once per flow."""
-        if self._bound is None:
-            self._bound = bind(self.kernels)
         key = (method, ensemble)
         if key not in self._entries:
-            self._entries[key] = _integrators.compiled(_COMPILED_CODES[method], self._bound, ensemble)
+            self._entries[key] = _integrators.compiled(_COMPILED_CODES[method], self._bound_kernels(), ensemble)
         return self._bound, self._entries[key]
+
+    def _bound_kernels(self):
+        """The kernels as typed function pointers (``_kernels.bind``), made once per flow."""
+        if self._bound is None:
+            self._bound = bind(self.kernels)
+        return self._bound
 
     # -------------------------------------------------------------- the field
     def rhs(self, t, w):
@@ -240,10 +247,13 @@ class GradientFlow:
         return method
 
     def _explicit_steps(self, w0, span) -> float:
-        """Steps an explicit method needs over ``span`` for stability alone, from the Hessian's spectral radius at w0."""
-        jacobian = np.empty((self.size, self.size))
-        self.kernels.jac(0.0, w0, jacobian, self.kernels.args)
-        return float(_integrators.spectral_radius(jacobian)) * span / DOPRI5_STABILITY
+        """Steps an explicit method needs over ``span`` for stability alone, from the Hessian's spectral radius at w0
+        (estimated by ``STIFFNESS_POWER_ITERATIONS`` compiled power iterations)."""
+        k = self._bound_kernels()
+        if self._norm_estimate is None:
+            self._norm_estimate = _integrators.compiled_norm_estimate(k)
+        radius = self._norm_estimate(k.hvp, k.args, w0, STIFFNESS_POWER_ITERATIONS)
+        return float(radius) * span / DOPRI5_STABILITY
 
     def _solve_compiled(self, method, w0, t0, tf, t_eval, rtol, atol, max_steps):
         requested = _NO_TIMES if t_eval is None else t_eval

@@ -9,6 +9,7 @@ from scipy.integrate._ivp import rk as scipy_rk
 
 import gradflow as gf
 from gradflow import _integrators, _kernels
+from gradflow import flow as flow_module
 from gradflow.flow import GradientFlow
 from gradflow.trajectory import Trajectory
 
@@ -165,6 +166,24 @@ def test_auto_uses_the_compiled_stiff_method_on_a_stiff_flow():
     traj = gf.GradientFlow(obj).solve(obj.init(seed=0, scale=0.3), (0, 1000), rtol=1e-8, atol=1e-10)
     assert traj.method == "bdf" and traj.success
     assert traj.info["accepted_steps"] < 600
+
+
+def test_the_stiffness_estimate_is_the_spectral_radius_of_the_hessian():
+    obj = gf.Objective(gf.models.DeepLinear([31, 2, 1]), gf.data.linear_teacher())
+    w = obj.init(seed=0, scale=0.3)
+    flow = gf.GradientFlow(obj)
+    steps = flow._explicit_steps(w, 1000.0)
+    radius = np.max(np.abs(np.linalg.eigvalsh(obj.hessian(w))))
+    # power iteration approaches rho from below; 30 iterations get within a few percent here
+    assert 0.97 * radius <= steps * flow_module.DOPRI5_STABILITY / 1000.0 <= radius * (1 + 1e-12)
+
+
+@pytest.mark.parametrize("shape", [(1, 3), (7, 5), (64, 64)])
+def test_the_newton_matrix_vector_product_equals_numpy(shape):
+    rng = np.random.default_rng(0)
+    M, x, out = rng.standard_normal(shape), rng.standard_normal(shape[1]), np.empty(shape[0])
+    _integrators._matvec(M, x, out)
+    np.testing.assert_allclose(out, M @ x, rtol=1e-13, atol=1e-13)
 
 
 def test_bdf_settles_at_a_minimum_under_tolerances_near_the_rounding_level():
