@@ -14,7 +14,7 @@ from __future__ import annotations
 import numpy as np
 import array_api_compat
 
-__all__ = ["namespace", "as_array", "to_numpy", "is_numpy", "is_array"]
+__all__ = ["namespace", "as_array", "to_numpy", "is_numpy", "is_array", "sparse_linalg"]
 
 
 def is_array(x) -> bool:
@@ -64,3 +64,20 @@ def to_numpy(x) -> np.ndarray:
     # the buffer protocol / __array__ (array_api_strict, NumPy scalars, lists)
     return np.asarray(x)
 
+
+
+def sparse_linalg(xp):
+    """The ``scipy.sparse.linalg`` that serves arrays of ``xp``, and whether its vectors are ``xp``'s own arrays.
+
+    CuPy arrays get :mod:`cupyx.scipy.sparse.linalg` (``LinearOperator``,
+    ``eigsh`` by thick-restart Lanczos), so Lanczos runs on the GPU with the
+    objective's arrays; every other library gets :mod:`scipy.sparse.linalg`
+    (ARPACK), which works on NumPy copies.
+    """
+    if array_api_compat.is_cupy_namespace(xp):
+        import cupyx.scipy.sparse.linalg
+
+        return cupyx.scipy.sparse.linalg, True
+    import scipy.sparse.linalg
+
+    return scipy.sparse.linalg, False

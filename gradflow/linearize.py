@@ -42,8 +42,10 @@ needs an :class:`~gradflow.Objective` (it uses the network and the data).
 arrays of the objective's library (NumPy, or CuPy on a GPU, picked from
 ``obj.xp``); eigenvalue lists and statistics, which are small, are NumPy
 arrays and floats.  The matrix-free routines keep every vector in the
-objective's library; only :func:`scipy.sparse.linalg.eigsh` (ARPACK, NumPy
-only) sees NumPy copies of its Lanczos vectors, converted at its boundary.
+objective's library.  Lanczos (:func:`spectrum`) runs the ``eigsh`` of
+:func:`gradflow._backend.sparse_linalg`: on CuPy, cupyx's, on the GPU arrays;
+otherwise SciPy's ARPACK, which sees NumPy copies of its Lanczos vectors,
+converted at its boundary.
 """
 
 from __future__ import annotations
@@ -119,7 +121,7 @@ WHICH = {
 METHODS = {
     "auto": f"'dense' when P <= DENSE_LIMIT = {DENSE_LIMIT}, otherwise 'lanczos'",
     "dense": "the full Hessian (P Hessian-vector products) and numpy/cupy eigh: every eigenpair, exact to rounding",
-    "lanczos": "implicitly restarted Lanczos (scipy.sparse.linalg.eigsh) on Hessian-vector products; needs k < P",
+    "lanczos": "restarted Lanczos (scipy.sparse.linalg.eigsh; cupyx's on CuPy) on Hessian-vector products; needs k < P",
 }
 #: The types of equilibrium :func:`linearize` reports.
 KINDS = {
@@ -926,8 +928,9 @@ def spectrum(obj, w, k=DEFAULT_K, which="largest", method="auto", rtol=DEFAULT_L
     :func:`scipy.sparse.linalg.eigsh`) sees :math:`H` only through
     ``obj.hvp``, the exact Hessian-vector product (Pearlmutter's
     R-operator), each costing a small multiple of one gradient; the
-    products run in the objective's array library and ARPACK gets NumPy
-    copies.  The largest eigenvalues of a network Hessian are well separated
+    products run in the objective's array library.  On CuPy the Lanczos
+    iteration is cupyx's thick-restart ``eigsh`` on the GPU arrays ("both"
+    as two calls, one per end); elsewhere ARPACK gets NumPy copies.  The largest eigenvalues of a network Hessian are well separated
     and converge in a few dozen products each; the smallest cluster at zero
     at a degenerate minimum (Lemma 1) and converge slowly.
     """
@@ -952,33 +955,48 @@ def spectrum(obj, w, k=DEFAULT_K, which="largest", method="auto", rtol=DEFAULT_L
         return HessianSpectrum(eigenvalues=lam_np[index].copy(), eigenvectors=vectors, which=which, method="dense",
                                n_hvp=P, converged=True, message="dense eigh of the exact Hessian")
 
+    linalg, native = _backend.sparse_linalg(xp)
+    to_solver = (lambda x: x) if native else _backend.to_numpy
     count = [0]
 
     def matvec(v):
         count[0] += 1
-        v = _backend.as_array(np.ravel(v), xp)
-        return _backend.to_numpy(obj.hvp(w, v))
+        return to_solver(obj.hvp(w, xp.reshape(_backend.as_array(v, xp), (P,))))
 
     def matmat(V):
         count[0] += V.shape[1]
-        V = _backend.as_array(np.ascontiguousarray(np.asarray(V).T), xp)
-        return _backend.to_numpy(obj.hvp(w, V)).T
+        return to_solver(obj.hvp(w, _backend.as_array(V, xp).T)).T
 
-    operator = scipy.sparse.linalg.LinearOperator((P, P), matvec=matvec, matmat=matmat, dtype=np.float64)
+    operator = linalg.LinearOperator((P, P), matvec=matvec, matmat=matmat, dtype=np.float64)
     v0 = np.random.default_rng(seed).standard_normal(P)
-    converged, message = True, "Lanczos (scipy.sparse.linalg.eigsh) converged"
+    converged, message = True, f"Lanczos ({linalg.__name__}.eigsh) converged"
     try:
         with _threads.scipy_blas_single_threaded():
-            lam, vecs = scipy.sparse.linalg.eigsh(operator, k=k, which=_ARPACK_WHICH[which], v0=v0, tol=rtol,
-                                                  maxiter=maxiter)
+            lam, vecs = _eigsh(linalg, operator, k, which, _backend.as_array(v0, xp) if native else v0, rtol, maxiter)
     except scipy.sparse.linalg.ArpackNoConvergence as exc:
         lam, vecs = exc.eigenvalues, exc.eigenvectors
         converged = False
         message = (f"Lanczos did not converge within maxiter: {len(lam)} of {k} eigenpairs converged (returned); "
                    "raise maxiter, loosen rtol, or use method='dense' for P up to a few thousand")
+    lam = _backend.to_numpy(lam)
     order = np.argsort(lam)
-    return HessianSpectrum(eigenvalues=np.asarray(lam)[order], eigenvectors=_backend.as_array(vecs[:, order], xp),
+    vecs = _backend.as_array(vecs, xp)
+    return HessianSpectrum(eigenvalues=lam[order], eigenvectors=xp.take(vecs, _backend.as_array(order, xp, xp.int64),
+                                                                        axis=1),
                            which=which, method="lanczos", n_hvp=count[0], converged=converged, message=message)
+
+
+def _eigsh(linalg, operator, k, which, v0, tol, maxiter):
+    """``eigsh`` of ``linalg`` for ``which``; "both" (ARPACK's "BE": half from each end, the extra one from the
+    top) is two calls where the library has no "BE" (cupyx), and for ``k = 1``, which ARPACK refuses with "BE"."""
+    if which != "both" or (linalg is scipy.sparse.linalg and k > 1):
+        return linalg.eigsh(operator, k=k, which=_ARPACK_WHICH[which], v0=v0, tol=tol, maxiter=maxiter)
+    high = linalg.eigsh(operator, k=k - k // 2, which="LA", v0=v0, tol=tol, maxiter=maxiter)
+    if k // 2 == 0:
+        return high
+    low = linalg.eigsh(operator, k=k // 2, which="SA", v0=v0, tol=tol, maxiter=maxiter)
+    xp = _backend.namespace(high[0], low[0])
+    return xp.concat([low[0], high[0]]), xp.concat([low[1], high[1]], axis=1)
 
 
 def spectral_density(obj, w, n_probes=DEFAULT_SLQ_PROBES, steps=DEFAULT_LANCZOS_STEPS, grid=DEFAULT_GRID_POINTS,

@@ -3,6 +3,7 @@
 import warnings
 
 import numpy as np
+import scipy.sparse.linalg
 import pytest
 import sympy as sp
 
@@ -320,6 +321,33 @@ def test_lanczos_top_k_equals_dense_eigh_on_a_300_parameter_network(net300):
     dense = spectrum(obj, w, k=10)
     assert dense.method == "dense" and dense.n_hvp == obj.size and obj.size <= DENSE_LIMIT
     np.testing.assert_allclose(dense.eigenvalues, exact_values[-10:], atol=1e-12)
+
+
+class _NoBothEnds:
+    """scipy.sparse.linalg as cupyx offers it: eigsh without ARPACK's "BE" (both ends)."""
+
+    LinearOperator = staticmethod(scipy.sparse.linalg.LinearOperator)
+
+    @staticmethod
+    def eigsh(*args, which="LM", **kwargs):
+        assert which in ("LM", "LA", "SA"), which
+        return scipy.sparse.linalg.eigsh(*args, which=which, **kwargs)
+
+
+@pytest.mark.parametrize("k", [1, 2, 5])
+def test_both_ends_are_two_calls_where_eigsh_has_no_be_and_agree_with_arpack(monkeypatch, k):
+    from gradflow import _backend
+
+    hess = np.array([-3.0, -1.0, 0.0, 0.5, 1.0, 2.0, 4.0, 7.0, -6.0, 3.0])
+    obj = Quadratic(hess, seed=5)
+    arpack = spectrum(obj, np.zeros(obj.size), k=k, which="both", method="lanczos")
+    monkeypatch.setattr(_backend, "sparse_linalg", lambda xp: (_NoBothEnds, False))
+    split = spectrum(obj, np.zeros(obj.size), k=k, which="both", method="lanczos")
+    s = np.sort(hess)
+    expected = np.concatenate([s[: k // 2], s[len(s) - (k - k // 2):]])
+    np.testing.assert_allclose(arpack.eigenvalues, expected, atol=1e-10)
+    np.testing.assert_allclose(split.eigenvalues, expected, atol=1e-10)
+    np.testing.assert_allclose(obj.A @ split.eigenvectors, split.eigenvectors * split.eigenvalues, atol=1e-8)
 
 
 @pytest.mark.parametrize("method", ["dense", "lanczos"])
