@@ -158,7 +158,8 @@ def _append(ts, ws, n_out, t, w):
         ws_big[:n_out] = ws[:n_out]
         ts, ws = ts_big, ws_big
     ts[n_out] = t
-    ws[n_out] = w
+    for p in range(w.shape[0]):
+        ws[n_out, p] = w[p]
     return ts, ws, n_out + 1
 
 
@@ -170,7 +171,8 @@ def _dopri_step(rhs, args, t, w, f0, h, K, w_new, error):
     The stages are formed in ``w_new``: the last one is the 5th-order solution (FSAL).
     """
     size = w.shape[0]
-    K[0, :] = f0
+    for p in range(size):
+        K[0, p] = f0[p]
     for s in range(1, 7):
         for p in range(size):
             acc = 0.0
@@ -341,10 +343,12 @@ def integrate_one_step(method, rhs, jac, args, w0, t0, tf, t_eval, rtol, atol, m
         else:
             ts, ws, n_out = _append(ts, ws, n_out, t_new, w_new)
         t = t_new
-        w[:] = w_new
+        for p in range(size):
+            w[p] = w_new[p]
         accepted += 1
         if method == DOPRI5:
-            f0[:] = K[6]
+            for p in range(size):
+                f0[p] = K[6, p]
         else:
             rhs(t, w, f0, args)
             nfev += 1
@@ -394,6 +398,12 @@ def _symmetric_eigen(J):
     """Eigenvalues and C-contiguous eigenvectors ``Q`` and ``Q^T`` of the Hessian ``-(J + J^T) / 2``."""
     eigenvalues, vectors = np.linalg.eigh(-0.5 * (J + J.T))
     return eigenvalues, np.ascontiguousarray(vectors), np.ascontiguousarray(vectors.T)
+
+
+@numba.njit(cache=True)
+def spectral_radius(J):
+    """The spectral radius of the symmetric part of ``J`` (LAPACK from numba, no Python overhead)."""
+    return np.max(np.abs(np.linalg.eigvalsh(0.5 * (J + J.T))))
 
 
 @numba.njit(cache=True)

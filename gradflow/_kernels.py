@@ -529,7 +529,7 @@ def network_value(w, args):
     return _loss_and_output_gradient(X, TT, layout, work[0], work[2]) + _decay(w, params[0])
 
 
-@numba.njit(cache=True, fastmath=_FASTMATH)
+@numba.njit(cache=True, fastmath=_FASTMATH, inline="always")  # inlined into network_rhs: no second call
 def network_grad(w, out, args):
     """``out[:] =`` :math:`\\nabla L(w)`."""
     X, XT, TT, params, layout = args

@@ -33,7 +33,9 @@ def check_choice(name: str, value, choices) -> str:
 
 def check_int(name: str, value, minimum: int | None = None, maximum: int | None = None) -> int:
     """``value`` as an ``int`` (bools refused) within ``[minimum, maximum]``."""
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+    if type(value) is int:
+        pass  # the common case, without the slower abstract-class checks
+    elif isinstance(value, bool) or not isinstance(value, numbers.Integral):
         try:
             if isinstance(value, bool):
                 raise TypeError
@@ -50,9 +52,11 @@ def check_int(name: str, value, minimum: int | None = None, maximum: int | None 
 
 def check_real(name: str, value, minimum: float | None = None, *, strict: bool = False) -> float:
     """``value`` as a finite ``float``, at least ``minimum`` (greater than it when ``strict``)."""
-    if isinstance(value, (bool, str, bytes)):
+    if type(value) is float or type(value) is int:
+        pass  # the common case, without the slower abstract-class checks
+    elif isinstance(value, (bool, str, bytes)):
         raise TypeError(f"`{name}` must be a real number; got {describe(value)}.")
-    if not isinstance(value, numbers.Real):
+    elif not isinstance(value, numbers.Real):
         try:
             value = float(value)  # 0-d arrays
         except (TypeError, ValueError):

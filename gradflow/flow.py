@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import numbers
 
+import numba
 import numpy as np
 import scipy.integrate
 
@@ -42,6 +43,9 @@ DENSE_JACOBIAN_LIMIT = 400
 #: "auto" chooses the explicit 'dopri5' when an explicit method would need fewer than this many steps for
 #: stability alone, :math:`\rho(\nabla^2 L(w_0))\,(t_f - t_0) / 3.3`, and the stiff 'bdf' otherwise.
 EXPLICIT_STEP_LIMIT = 300
+#: Up to this many parameters "auto" takes :math:`\rho(\nabla^2 L(w_0))` from the dense Hessian (cheaper than
+#: the power iterations below for tiny P); above, from power iterations.
+DENSE_STIFFNESS_LIMIT = 16
 #: Power iterations (Hessian-vector products) with which "auto" estimates :math:`\rho(\nabla^2 L(w_0))`.
 STIFFNESS_POWER_ITERATIONS = 30
 #: Stability limit :math:`h\rho` of Dormand-Prince 5(4) on the negative real axis.
@@ -247,8 +251,13 @@ class GradientFlow:
         return method
 
     def _explicit_steps(self, w0, span) -> float:
-        """Steps an explicit method needs over ``span`` for stability alone, from the Hessian's spectral radius at w0
-        (estimated by ``STIFFNESS_POWER_ITERATIONS`` compiled power iterations)."""
+        """Steps an explicit method needs over ``span`` for stability alone, from the Hessian's spectral radius at w0:
+        exact from the dense Hessian up to ``DENSE_STIFFNESS_LIMIT`` parameters, otherwise estimated by
+        ``STIFFNESS_POWER_ITERATIONS`` compiled power iterations."""
+        if self.size <= DENSE_STIFFNESS_LIMIT:
+            jacobian = np.empty((self.size, self.size))
+            self.kernels.jac(0.0, w0, jacobian, self.kernels.args)
+            return float(_integrators.spectral_radius(jacobian)) * span / DOPRI5_STABILITY
         k = self._bound_kernels()
         if self._norm_estimate is None:
             self._norm_estimate = _integrators.compiled_norm_estimate(k)
@@ -262,15 +271,16 @@ class GradientFlow:
             _COMPILED_CODES[method], k.rhs, k.jac, k.args, w0, t0, tf, requested, rtol, atol, max_steps)
         status = _STATUS_NAMES[int(code)]
         end = ts[-1] if ts.shape[0] else t0
-        message = {
-            _integrators.SUCCESS: "the integration reached the end of the time span",
-            _integrators.DIVERGED: f"the solution became non-finite after t = {end:g}: the weights diverge; "
-                                   "check the objective (scale of the data, weight decay) or the initial point",
-            _integrators.STEP_UNDERFLOW: f"the step size fell below the resolution of t near t = {end:g}; "
-                                         "loosen rtol/atol or try method='LSODA'",
-            _integrators.TOO_MANY_STEPS: f"stopped after max_steps = {max_steps} steps at t = {end:g}; "
-                                         "raise max_steps or use a stiff method",
-        }[int(code)]
+        if code == _integrators.SUCCESS:
+            message = "the integration reached the end of the time span"
+        elif code == _integrators.DIVERGED:
+            message = (f"the solution became non-finite after t = {end:g}: the weights diverge; "
+                       "check the objective (scale of the data, weight decay) or the initial point")
+        elif code == _integrators.STEP_UNDERFLOW:
+            message = (f"the step size fell below the resolution of t near t = {end:g}; "
+                       "loosen rtol/atol or try method='LSODA'")
+        else:
+            message = f"stopped after max_steps = {max_steps} steps at t = {end:g}; raise max_steps or use a stiff method"
         info = {"nfev": int(nfev), "njev": int(njev), "accepted_steps": int(accepted), "rejected_steps": int(rejected)}
         return ts, ws, status, message, info
 
@@ -356,15 +366,27 @@ def _as_numpy_vector(value, name):
 
 def _lyapunov_note(times, loss, rtol, atol) -> str:
     """A sentence when the loss rises along the computed path by more than the tolerances explain."""
-    rises = loss[1:] - loss[:-1]
-    excess = rises - (LYAPUNOV_SLACK * (rtol * np.abs(loss[:-1]) + atol) + 1e-14)
-    if not (excess > 0).any():
+    k, run, rise = _largest_excess_rise(np.ascontiguousarray(loss, dtype=np.float64).reshape(loss.shape[0], -1),
+                                        rtol, atol, LYAPUNOV_SLACK)
+    if k < 0:
         return ""
-    index = np.unravel_index(int(np.argmax(excess)), excess.shape)
-    k = index[0]
-    return (f"; warning: the loss, a Lyapunov function of the flow, rose by {rises[index]:.3g} between t = "
+    return (f"; warning: the loss, a Lyapunov function of the flow, rose by {rise:.3g} between t = "
             f"{times[k]:g} and t = {times[k + 1]:g}, more than the tolerances allow: the solution is inaccurate "
             "there; lower rtol/atol or use a stiff method")
+
+
+@numba.njit(cache=True)
+def _largest_excess_rise(loss, rtol, atol, slack):
+    """``(k, run, rise)`` of the largest rise ``loss[k + 1, run] - loss[k, run]`` beyond
+    ``slack (rtol |loss[k, run]| + atol) + 1e-14``, or ``(-1, -1, 0)`` when there is none (``loss`` (n, m))."""
+    best_k, best_run, best_excess, best_rise = -1, -1, 0.0, 0.0
+    for k in range(loss.shape[0] - 1):
+        for run in range(loss.shape[1]):
+            rise = loss[k + 1, run] - loss[k, run]
+            excess = rise - (slack * (rtol * abs(loss[k, run]) + atol) + 1e-14)
+            if excess > best_excess:
+                best_k, best_run, best_excess, best_rise = k, run, excess, rise
+    return best_k, best_run, best_rise
 
 
 def _validate_objective(obj):
