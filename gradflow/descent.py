@@ -25,7 +25,9 @@ chunks:
   without weight decay) GD is linear, :math:`w_{s+1} = w_s - \eta(H w_s - b)`,
   and is solved exactly in the eigenbasis of :math:`H` (see :func:`gd`);
 * **compiled**: a numba loop over the steps that calls the objective's
-  compiled gradient kernel (``gradflow._kernels``);
+  compiled gradient kernel (``gradflow._kernels``); for :func:`sgd` on a
+  network, the loop gathers each step's mini-batch (drawn beforehand, in
+  Python, from the seeded schedule) and calls the same kernel on it;
 * **array**: ``w -= lr * obj.grad(w)`` in the objective's array library (NumPy,
   CuPy), used when no compiled kernel exists.
 
@@ -316,7 +318,7 @@ def sgd(obj, w0, lr=SGD_DEFAULT_LR, steps=SGD_DEFAULT_STEPS, batch_size=SGD_DEFA
     perturbation = _validate_perturbation(perturbation)
     progress = _validate_progress(progress)
     n = int(obj._inputs.shape[0])
-    engine = _full_batch_engine(obj, lr) if batch_size == n else _MinibatchEngine(obj, lr, batch_size, seed, W0.shape[0])
+    engine = _full_batch_engine(obj, lr) if batch_size == n else _minibatch_engine(obj, lr, batch_size, seed, W0.shape[0])
     traj = _iterate(obj, W0, single, lr, steps, record_every, perturbation, progress, engine, "sgd")
     traj.info.update(batch_size=batch_size, seed=seed)
     return traj
@@ -513,6 +515,27 @@ class _ArrayEngine:
         return W
 
 
+class _MinibatchSchedule:
+    """The mini-batches of :func:`sgd`, step after step: every epoch reshuffles the ``n`` samples of each of the
+    ``m`` repetitions (``numpy.random.default_rng(seed)``) and cuts them into consecutive, sorted batches."""
+
+    def __init__(self, n: int, batch_size: int, seed: int, m: int):
+        self.n, self.batch_size, self.m = n, batch_size, m
+        self.rng = np.random.default_rng(seed)
+        self.order = None
+        self.position = n  # forces a shuffle before the first step
+
+    def next(self) -> np.ndarray:
+        """The sample indices of the next step's batch, ``(m, b)``, each row sorted."""
+        if self.position >= self.n:
+            self.order = self.rng.permuted(np.tile(np.arange(self.n), (self.m, 1)), axis=1)
+            self.position = 0
+        stop = min(self.position + self.batch_size, self.n)
+        idx = np.sort(self.order[:, self.position:stop], axis=1)
+        self.position = stop
+        return idx
+
+
 class _MinibatchEngine:
     """SGD steps: each step's gradient is the objective's gradient on a mini-batch of its training rows.
 
@@ -527,26 +550,14 @@ class _MinibatchEngine:
     name = "minibatch"
 
     def __init__(self, obj: Objective, lr: float, batch_size: int, seed: int, m: int):
-        self.obj, self.lr, self.batch_size, self.m = obj, lr, batch_size, m
-        self.rng = np.random.default_rng(seed)
-        self.n = int(obj._inputs.shape[0])
+        self.obj, self.lr, self.m = obj, lr, m
+        self.schedule = _MinibatchSchedule(int(obj._inputs.shape[0]), batch_size, seed, m)
         self.sub = copy.copy(obj)
-        self.order = None
-        self.position = self.n  # forces a shuffle before the first step
-
-    def _next_indices(self) -> np.ndarray:
-        if self.position >= self.n:
-            self.order = self.rng.permuted(np.tile(np.arange(self.n), (self.m, 1)), axis=1)
-            self.position = 0
-        stop = min(self.position + self.batch_size, self.n)
-        idx = np.sort(self.order[:, self.position:stop], axis=1)
-        self.position = stop
-        return idx
 
     def advance(self, W, n_steps: int):
         obj, sub, xp = self.obj, self.sub, self.obj.xp
         for _ in range(n_steps):
-            idx = self._next_indices()
+            idx = self.schedule.next()
             flat = xp.asarray(idx.reshape(-1))
             inputs = xp.take(obj._inputs, flat, axis=0)
             targets = xp.take(obj._targets, flat, axis=0)
@@ -559,9 +570,92 @@ class _MinibatchEngine:
         return W
 
 
+@numba.njit(cache=True, inline="always")
+def _sgd_row(grad, w, g, lr, batches, sizes, args):
+    """SGD steps in place on one parameter vector: step ``s`` uses the samples ``batches[s, :sizes[s]]``.
+
+    The network kernels' ``args`` are ``(X, XT, TT, ...)`` with the samples
+    along the rows of ``X`` and the columns of ``XT`` and ``TT``, and nothing
+    after them depends on the data (``_kernels.network_args``); a batch's
+    ``args`` are those arrays restricted to its samples.
+    """
+    X, XT, TT, params, layout = args
+    d, k = X.shape[1], TT.shape[0]
+    for s in range(batches.shape[0]):
+        b = sizes[s]
+        Xb, XbT, TTb = np.empty((b, d)), np.empty((d, b)), np.empty((k, b))
+        for i in range(b):
+            row = batches[s, i]
+            for q in range(d):
+                Xb[i, q] = X[row, q]
+                XbT[q, i] = XT[q, row]
+            for c in range(k):
+                TTb[c, i] = TT[c, row]
+        grad(w, g, (Xb, XbT, TTb, params, layout))
+        for j in range(w.shape[0]):
+            w[j] -= lr * g[j]
+
+
+@numba.njit(cache=True)
+def _sgd_steps(grad, W, G, lr, batches, sizes, args):
+    """SGD steps on every row of ``W`` (m, P); repetition ``r`` uses ``batches[:, r]`` (steps, m, batch size)."""
+    for r in range(W.shape[0]):
+        _sgd_row(grad, W[r], G[r], lr, batches[:, r], sizes, args)
+
+
+@numba.njit(cache=True, parallel=True)
+def _sgd_steps_parallel(grad, W, G, lr, batches, sizes, args):
+    """:func:`_sgd_steps` with the repetitions spread over the cores; the same arithmetic per row."""
+    for r in numba.prange(W.shape[0]):
+        _sgd_row(grad, W[r], G[r], lr, batches[:, r], sizes, args)
+
+
+class _CompiledMinibatchEngine:
+    """SGD steps in a numba loop on the network's compiled gradient kernel, with :class:`_MinibatchSchedule`'s batches.
+
+    The batches of a stretch of steps are drawn first (the same random
+    numbers, in the same order, as :class:`_MinibatchEngine`), then the loop
+    gathers each batch's samples and calls the kernel.
+    """
+
+    name = "compiled-minibatch"
+
+    def __init__(self, obj: Objective, kernels, lr: float, batch_size: int, seed: int, m: int):
+        self.kernels, self.lr, self.batch_size = _kernels.bind(kernels), lr, batch_size
+        self.schedule = _MinibatchSchedule(int(obj._inputs.shape[0]), batch_size, seed, m)
+        self.scratch = None
+        matrix, i64 = numba.types.float64[:, ::1], numba.types.int64
+        self.signature = (self.kernels.types.grad, matrix, matrix, numba.types.float64, i64[:, :, ::1], i64[::1],
+                          self.kernels.types.args)
+        self.loops = {}
+
+    def advance(self, W, n_steps: int):
+        if self.scratch is None or self.scratch.shape != W.shape:
+            self.scratch = np.empty_like(W)
+        batches = np.zeros((n_steps, W.shape[0], self.batch_size), dtype=np.int64)
+        sizes = np.empty(n_steps, dtype=np.int64)
+        for s in range(n_steps):
+            idx = self.schedule.next()
+            batches[s, :, :idx.shape[1]] = idx
+            sizes[s] = idx.shape[1]
+        parallel = W.shape[0] > 1
+        if parallel not in self.loops:
+            self.loops[parallel] = _kernels.specialize(_sgd_steps_parallel if parallel else _sgd_steps, self.signature)
+        self.loops[parallel](self.kernels.grad, W, self.scratch, self.lr, batches, sizes, self.kernels.args)
+        return W
+
+
 def _full_batch_engine(obj: Objective, lr: float):
     kernels = _kernels.compiled_kernels(obj)
     return _ArrayEngine(obj, lr) if kernels is None else _CompiledEngine(kernels, lr)
+
+
+def _minibatch_engine(obj: Objective, lr: float, batch_size: int, seed: int, m: int):
+    """The compiled SGD loop for the network kernels (whose ``args`` it knows how to cut into batches), else array code."""
+    kernels = _kernels.compiled_kernels(obj)
+    if kernels is not None and kernels.grad is _kernels.network_grad:
+        return _CompiledMinibatchEngine(obj, kernels, lr, batch_size, seed, m)
+    return _MinibatchEngine(obj, lr, batch_size, seed, m)
 
 
 # --------------------------------------------------------------------------- the iterative driver

@@ -315,6 +315,21 @@ def test_sgd_follows_the_documented_minibatch_sampling(batch):
     assert traj.method == "sgd" and traj.info["batch_size"] == 7
 
 
+@pytest.mark.parametrize("batch", [False, True])
+def test_compiled_sgd_equals_the_array_engine(monkeypatch, batch):
+    rng = np.random.default_rng(0)
+    data = gf.Dataset(rng.standard_normal((40, 5)), rng.integers(0, 3, 40))
+    obj = gf.Objective(gf.models.MLP([5, 8, 3], activation="tanh", bias=True), data, loss="cross_entropy",
+                       weight_decay=0.01)
+    w0 = np.stack([obj.init(seed=s, scale=0.5) for s in range(3)]) if batch else obj.init(seed=0, scale=0.5)
+    pert = Perturbation(every=120, sigma=0.01, seed=2)
+    compiled = sgd(obj, w0, lr=0.1, steps=400, batch_size=7, seed=3, record_every=50, perturbation=pert)
+    monkeypatch.setattr(_kernels, "compiled_kernels", lambda obj: None)
+    array = sgd(obj, w0, lr=0.1, steps=400, batch_size=7, seed=3, record_every=50, perturbation=pert)
+    assert (compiled.info["engine"], array.info["engine"]) == ("compiled-minibatch", "minibatch")
+    np.testing.assert_allclose(compiled.w, array.w, rtol=1e-11, atol=1e-13)
+
+
 def test_sgd_with_the_whole_data_set_as_batch_equals_gd():
     obj = mlp_objective()
     w0, pert = obj.init(seed=4, scale=0.5), Perturbation(30, 0.05)
