@@ -52,8 +52,17 @@ import numpy as np
 
 from ._kernels import specialize
 
-SUCCESS, DIVERGED, STEP_UNDERFLOW, TOO_MANY_STEPS = 0, 1, 2, 3
-DOPRI5, EXPRB32, BDF = 0, 1, 2
+SUCCESS, DIVERGED, STEP_UNDERFLOW, TOO_MANY_STEPS, STIFF = 0, 1, 2, 3, 4
+#: Method codes; DOPRI5_DETECTING is DOPRI5 that stops with status STIFF where the flow turns stiff.
+DOPRI5, EXPRB32, BDF, DOPRI5_DETECTING = 0, 1, 2, 3
+
+#: Stiffness test of Hairer & Wanner's DOPRI5 (Solving ODEs II, IV.2): an accepted step whose
+#: h * |lambda|, estimated from its last two stages, exceeds STIFF_H_LAMBDA (near DP5's stability
+#: boundary, 3.3) counts as stiff; STIFF_STEPS of them before NONSTIFF_RESET non-stiff ones in a row
+#: mean the step size is held by stability, not accuracy.
+STIFF_H_LAMBDA = 3.25
+STIFF_STEPS = 15
+NONSTIFF_RESET = 6
 
 #: Highest order of the BDF integrator.
 BDF_MAX_ORDER = 5
@@ -165,10 +174,11 @@ def _append(ts, ws, n_out, t, w):
 
 # ------------------------------------------------------------------ Dormand–Prince
 @numba.njit(cache=True)
-def _dopri_step(rhs, args, t, w, f0, h, K, w_new, error):
+def _dopri_step(rhs, args, t, w, f0, h, K, w_new, error, w_stage):
     """One Dormand–Prince step from (t, w) with f0 = f(w); fills w_new, error and K[6] = f(w_new).
 
-    The stages are formed in ``w_new``: the last one is the 5th-order solution (FSAL).
+    The stages are formed in ``w_new``: the last one is the 5th-order solution (FSAL).  ``w_stage``
+    receives the point of the sixth stage (at t + h, like ``w_new``), for the stiffness test.
     """
     size = w.shape[0]
     for p in range(size):
@@ -179,12 +189,28 @@ def _dopri_step(rhs, args, t, w, f0, h, K, w_new, error):
             for r in range(s):
                 acc += _A[s, r] * K[r, p]
             w_new[p] = w[p] + h * acc
+        if s == 5:
+            for p in range(size):
+                w_stage[p] = w_new[p]
         rhs(t + _C[s] * h, w_new, K[s], args)
     for p in range(size):
         acc = 0.0
         for r in range(7):
             acc += _E[r] * K[r, p]
         error[p] = h * acc
+
+
+@numba.njit(cache=True)
+def _looks_stiff(K, w_new, w_stage, h):
+    """Hairer & Wanner's test: ``h |lambda| > STIFF_H_LAMBDA``, with ``|lambda|`` estimated by
+    ``|f(w_new) - f(w_stage)| / |w_new - w_stage|`` (the last two stages, both at t + h)."""
+    numerator = denominator = 0.0
+    for p in range(w_new.shape[0]):
+        df = K[6, p] - K[5, p]
+        dw = w_new[p] - w_stage[p]
+        numerator += df * df
+        denominator += dw * dw
+    return denominator > 0.0 and h * h * numerator > STIFF_H_LAMBDA * STIFF_H_LAMBDA * denominator
 
 
 # ------------------------------------------------------------ exponential Rosenbrock
@@ -264,8 +290,14 @@ def _signature(kernels, ensemble):
 
 @numba.njit(cache=True)
 def integrate_one_step(method, rhs, jac, args, w0, t0, tf, t_eval, rtol, atol, max_steps):
-    """The driver of the one-step methods DOPRI5 and EXPRB32 (see :func:`integrator`)."""
+    """The driver of the one-step methods DOPRI5 and EXPRB32 (see :func:`integrator`).
+
+    With ``method = DOPRI5_DETECTING`` it stops with status ``STIFF`` where the stiffness test
+    (:data:`STIFF_H_LAMBDA`) fires, and then the last output row is the state it stopped at
+    (``t < tf``), with requested times or without.
+    """
     size = w0.shape[0]
+    explicit = method != EXPRB32
     dense = t_eval.shape[0] > 0
     ts, ws, n_out, next_eval = _start_output(t_eval, t0, w0)
     t = t0
@@ -275,7 +307,7 @@ def integrate_one_step(method, rhs, jac, args, w0, t0, tf, t_eval, rtol, atol, m
     nfev, njev, accepted, rejected = 1, 0, 0, 0
     if not _all_finite(f0) or not _all_finite(w):
         return ts[:n_out], ws[:n_out], DIVERGED, nfev, njev, accepted, rejected
-    order = 5 if method == DOPRI5 else 3
+    order = 5 if explicit else 3
     h = _initial_step(rhs, args, t0, w, f0, order, rtol, atol, tf - t0)
     nfev += 1
     K = np.empty((7, size))
@@ -288,6 +320,8 @@ def integrate_one_step(method, rhs, jac, args, w0, t0, tf, t_eval, rtol, atol, m
     w_sub = np.empty(size)
     err_sub = np.empty(size)
     K_sub = np.empty((7, size))
+    w_stage = np.empty(size)
+    stiff_steps, nonstiff_steps = 0, 0
     have_jacobian = False
     status = SUCCESS
     while t < tf:
@@ -298,8 +332,8 @@ def integrate_one_step(method, rhs, jac, args, w0, t0, tf, t_eval, rtol, atol, m
         if h <= 1e-14 * max(abs(t), 1.0):
             status = STEP_UNDERFLOW
             break
-        if method == DOPRI5:
-            _dopri_step(rhs, args, t, w, f0, h, K, w_new, error)
+        if explicit:
+            _dopri_step(rhs, args, t, w, f0, h, K, w_new, error, w_stage)
             nfev += 6
         else:
             if not have_jacobian:
@@ -329,8 +363,8 @@ def integrate_one_step(method, rhs, jac, args, w0, t0, tf, t_eval, rtol, atol, m
                 te = t_eval[next_eval]
                 if te == t_new:
                     ws[n_out] = w_new
-                elif method == DOPRI5:
-                    _dopri_step(rhs, args, t, w, f0, te - t, K_sub, w_sub, err_sub)
+                elif explicit:
+                    _dopri_step(rhs, args, t, w, f0, te - t, K_sub, w_sub, err_sub, w_stage)
                     nfev += 6
                     ws[n_out] = w_sub
                 else:
@@ -346,9 +380,20 @@ def integrate_one_step(method, rhs, jac, args, w0, t0, tf, t_eval, rtol, atol, m
         for p in range(size):
             w[p] = w_new[p]
         accepted += 1
-        if method == DOPRI5:
+        if explicit:
             for p in range(size):
                 f0[p] = K[6, p]
+            if method == DOPRI5_DETECTING and _looks_stiff(K, w_new, w_stage, h):
+                nonstiff_steps = 0
+                stiff_steps += 1
+                if stiff_steps == STIFF_STEPS and t < tf:
+                    status = STIFF
+                    ts, ws, n_out = _append(ts, ws, n_out, t, w)
+                    break
+            else:
+                nonstiff_steps += 1
+                if nonstiff_steps == NONSTIFF_RESET:
+                    stiff_steps = 0
         else:
             rhs(t, w, f0, args)
             nfev += 1

@@ -97,8 +97,9 @@ class GradientFlow:
 
     METHODS = {
         "auto": "the fastest suitable method: with compiled kernels 'bdf', or 'dopri5' when the flow is not stiff "
-                "over t_span (rho(Hessian at w0) * (tf - t0) / 3.3 < EXPLICIT_STEP_LIMIT); otherwise 'LSODA' with "
-                "the exact Jacobian (or 'RK45' beyond a few hundred parameters)",
+                "over t_span (rho(Hessian at w0) * (tf - t0) / 3.3 < EXPLICIT_STEP_LIMIT), handing over to 'bdf' "
+                "where it turns stiff (method 'dopri5+bdf'); otherwise 'LSODA' with the exact Jacobian (or 'RK45' "
+                "beyond a few hundred parameters)",
         **_COMPILED_METHODS,
         **_SCIPY_METHODS,
     }
@@ -170,13 +171,18 @@ class GradientFlow:
         rtol, atol = _validate_tolerances(rtol, atol)
         events = _validate_events(events)
         max_steps = check_int("max_steps", max_steps, minimum=1)
-        method = self._resolve_method(method, events is not None, w0, tf - t0)
-        if method in _COMPILED_METHODS:
-            times, path, status, message, info = self._solve_compiled(method, w0, t0, tf, t_eval, rtol, atol, max_steps)
+        chosen = self._resolve_method(method, events is not None, w0, tf - t0)
+        if chosen in _COMPILED_METHODS:
+            # "auto" judged stiffness at w0; its explicit choice hands over to 'bdf' where the flow turns stiff
+            switch = method == "auto" and chosen == "dopri5"
+            times, path, status, message, info = self._solve_compiled(chosen, w0, t0, tf, t_eval, rtol, atol, max_steps,
+                                                                      switch)
+            if "switched_to_bdf_at" in info:
+                chosen = "dopri5+bdf"
             t_events = None
         else:
-            times, path, status, message, info, t_events = self._solve_scipy(method, w0, t0, tf, t_eval, rtol, atol, events)
-        return self._trajectory(times, path, status, message, method, info, rtol, atol, t_events)
+            times, path, status, message, info, t_events = self._solve_scipy(chosen, w0, t0, tf, t_eval, rtol, atol, events)
+        return self._trajectory(times, path, status, message, chosen, info, rtol, atol, t_events)
 
     def solve_ensemble(self, W0, t_span, t_eval=None, method="auto", rtol=DEFAULT_RTOL, atol=DEFAULT_ATOL,
                        max_steps=DEFAULT_MAX_STEPS) -> Trajectory:
@@ -264,11 +270,26 @@ class GradientFlow:
         radius = self._norm_estimate(k.hvp, k.args, w0, STIFFNESS_POWER_ITERATIONS)
         return float(radius) * span / DOPRI5_STABILITY
 
-    def _solve_compiled(self, method, w0, t0, tf, t_eval, rtol, atol, max_steps):
+    def _solve_compiled(self, method, w0, t0, tf, t_eval, rtol, atol, max_steps, switch_when_stiff=False):
         requested = _NO_TIMES if t_eval is None else t_eval
         k, entry = self._compiled(method)
-        ts, ws, code, nfev, njev, accepted, rejected = entry(
-            _COMPILED_CODES[method], k.rhs, k.jac, k.args, w0, t0, tf, requested, rtol, atol, max_steps)
+        code = _integrators.DOPRI5_DETECTING if switch_when_stiff else _COMPILED_CODES[method]
+        ts, ws, code, nfev, njev, accepted, rejected = entry(code, k.rhs, k.jac, k.args, w0, t0, tf, requested, rtol,
+                                                             atol, max_steps)
+        switched_at = None
+        if code == _integrators.STIFF:
+            # the last row is where the explicit steps stopped; BDF goes on from there
+            switched_at, w_switch = float(ts[-1]), ws[-1].copy()
+            ts, ws = ts[:-1], ws[:-1]
+            later = _NO_TIMES if t_eval is None else np.ascontiguousarray(t_eval[t_eval > switched_at])
+            bdf_k, bdf = self._compiled("bdf")
+            ts_b, ws_b, code, nfev_b, njev_b, accepted_b, rejected_b = bdf(
+                _integrators.BDF, bdf_k.rhs, bdf_k.jac, bdf_k.args, w_switch, switched_at, tf, later, rtol, atol,
+                max(max_steps - accepted - rejected, 1))
+            if t_eval is None:
+                ts_b, ws_b = ts_b[1:], ws_b[1:]      # BDF's first row is the switch point, already recorded
+            ts, ws = np.concatenate([ts, ts_b]), np.concatenate([ws, ws_b])
+            nfev, njev, accepted, rejected = nfev + nfev_b, njev + njev_b, accepted + accepted_b, rejected + rejected_b
         status = _STATUS_NAMES[int(code)]
         end = ts[-1] if ts.shape[0] else t0
         if code == _integrators.SUCCESS:
@@ -282,6 +303,10 @@ class GradientFlow:
         else:
             message = f"stopped after max_steps = {max_steps} steps at t = {end:g}; raise max_steps or use a stiff method"
         info = {"nfev": int(nfev), "njev": int(njev), "accepted_steps": int(accepted), "rejected_steps": int(rejected)}
+        if switched_at is not None:
+            info["switched_to_bdf_at"] = switched_at
+            message += (f"; explicit steps until t = {switched_at:g}, where the flow turned stiff (h |lambda| held at "
+                        "the stability limit of 'dopri5'), then 'bdf'")
         return ts, ws, status, message, info
 
     def _solve_scipy(self, method, w0, t0, tf, t_eval, rtol, atol, events):

@@ -86,7 +86,7 @@ def _fixed_step_error(step_function, obj, w0, T, steps):
 def _dopri(k, t, w, f, h):
     size = w.shape[0]
     K, w_new, error = np.empty((7, size)), np.empty(size), np.empty(size)
-    _integrators._dopri_step(k.rhs, k.args, t, w, f, h, K, w_new, error)
+    _integrators._dopri_step(k.rhs, k.args, t, w, f, h, K, w_new, error, np.empty(size))
     return w_new
 
 
@@ -129,7 +129,7 @@ def test_one_dopri5_step_equals_scipy_rk45_step(two_parameter):
     w, f, h = np.array([0.2, -0.7]), np.empty(2), 0.137
     k.rhs(0.0, w, f, k.args)
     K_ours, w_new, error = np.empty((7, 2)), np.empty(2), np.empty(2)
-    _integrators._dopri_step(k.rhs, k.args, 0.0, w, f, h, K_ours, w_new, error)
+    _integrators._dopri_step(k.rhs, k.args, 0.0, w, f, h, K_ours, w_new, error, np.empty(2))
     K = np.empty((7, 2))
     y_new, f_new = scipy_rk.rk_step(lambda t, y: -two_parameter.grad(y), 0.0, w, f.copy(), h,
                                     scipy_rk.RK45.A, scipy_rk.RK45.B, scipy_rk.RK45.C, K)
@@ -166,6 +166,38 @@ def test_auto_uses_the_compiled_stiff_method_on_a_stiff_flow():
     traj = gf.GradientFlow(obj).solve(obj.init(seed=0, scale=0.3), (0, 1000), rtol=1e-8, atol=1e-10)
     assert traj.method == "bdf" and traj.success
     assert traj.info["accepted_steps"] < 600
+
+
+@pytest.fixture(scope="module")
+def sharpening_valley():
+    """L = 1/2 (w1 - 1)^2 + 5000 w1^2 w2^2: rho(H) = 1.01 at (0, 1e-3), about 10^4 near the minimum (1, 0)."""
+    import sympy as sp
+
+    w1, w2 = sp.symbols("w1 w2")
+    loss = sp.Rational(1, 2) * (w1 - 1) ** 2 + 5000 * w1 ** 2 * w2 ** 2
+    return gf.GradientFlow(gf.symbolic.from_expr(loss, [w1, w2]).compile())
+
+
+def test_auto_hands_over_to_bdf_where_an_explicitly_started_flow_turns_stiff(sharpening_valley):
+    flow, w0, times = sharpening_valley, np.array([0.0, 1e-3]), np.linspace(0.0, 100.0, 11)
+    assert flow._explicit_steps(w0, 100.0) < flow_module.EXPLICIT_STEP_LIMIT     # not stiff at w0
+    traj = flow.solve(w0, (0, 100), rtol=1e-8, atol=1e-10)
+    assert traj.method == "dopri5+bdf" and traj.success, traj.message
+    assert 0.0 < traj.info["switched_to_bdf_at"] < 5.0 and "turned stiff" in traj.message
+    assert traj.info["accepted_steps"] < 1000           # dopri5 alone: about 300,000 steps
+    np.testing.assert_allclose(traj.final, [1.0, 0.0], atol=1e-7)
+    assert np.all(np.diff(traj.t) > 0)
+    sampled = flow.solve(w0, (0, 100), t_eval=times, rtol=1e-8, atol=1e-10)
+    reference = flow.solve(w0, (0, 100), t_eval=times, method="bdf", rtol=1e-10, atol=1e-12)
+    assert sampled.method == "dopri5+bdf"
+    np.testing.assert_array_equal(sampled.t, times)
+    np.testing.assert_allclose(sampled.w, reference.w, atol=1e-6)
+
+
+def test_an_explicitly_requested_dopri5_is_never_switched(sharpening_valley):
+    traj = sharpening_valley.solve(np.array([0.0, 1e-3]), (0, 5), method="dopri5", rtol=1e-6, atol=1e-9)
+    assert traj.method == "dopri5" and "switched_to_bdf_at" not in traj.info and traj.success
+    assert traj.info["accepted_steps"] > 3000           # held at the stability limit, but it goes on
 
 
 def test_the_stiffness_estimate_is_the_spectral_radius_of_the_hessian():
