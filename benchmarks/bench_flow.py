@@ -153,10 +153,10 @@ def p3(m, m_baseline, rk45_seconds):
     except ImportError:
         print("    diffrax / jax not importable: the diffrax comparison is skipped (pip install -e '.[bench]' to run it)")
         return
-    p3_diffrax(obj, W0, times, ensemble, ours)
+    p3_diffrax(obj, W0, times, ours)
 
 
-def p3_diffrax(obj, W0, times, ensemble, ours):
+def p3_diffrax(obj, W0, times, ours):
     """P3 against diffrax: the same vector field in jax.numpy, ``jit(vmap(diffeqsolve))`` with Dopri5 and a PID
     step-size controller at the same tolerances, float64, on the same initial conditions and output times."""
     import diffrax

@@ -19,7 +19,8 @@ The generated Python source is written to the cache directory (environment
 variable ``GRADFLOW_CACHE_DIR``, default ``~/.cache/gradflow``) as
 ``gradflow_kernels_<key>.py``, where ``key`` hashes the expression, atomically
 (a temporary file then :func:`os.replace`), and imported with :mod:`importlib`.
-Its functions are decorated ``@numba.njit(cache=True, fastmath=FASTMATH)``, so numba keeps the
+Its functions are decorated ``@numba.njit(cache=True, fastmath=FASTMATH)`` (``value`` and ``grad`` also
+``inline="always"``, so that ``values`` and ``rhs`` hold their code), so numba keeps the
 machine code in ``__pycache__`` beside the source, and a later process that
 builds the same expression neither regenerates nor recompiles anything.
 
@@ -50,6 +51,7 @@ import sympy as sp
 from sympy.printing.pycode import PythonCodePrinter
 
 from ._files import atomic_write
+from ._kernels import FASTMATH
 
 __all__ = ["CACHE_DIR_ENV", "DEFAULT_CACHE_DIR", "CODEGEN_VERSION", "SampleLoss", "cache_dir", "canonical", "load_kernels"]
 
@@ -59,9 +61,6 @@ CACHE_DIR_ENV = "GRADFLOW_CACHE_DIR"
 DEFAULT_CACHE_DIR = os.path.join("~", ".cache", "gradflow")
 #: Bumped whenever the generated code changes, so that old cache files are never reused.
 CODEGEN_VERSION = "5"
-#: numba fast-math flags of the kernels: reassociation and fused multiply-add only (no finite-math
-#: assumptions, so NaN and inf still propagate); lets LLVM vectorize the long sums of the forward pass.
-FASTMATH = {"reassoc", "contract"}
 #: File (and module) name prefix of generated kernels.
 MODULE_PREFIX = "gradflow_kernels_"
 #: Characters of the hexadecimal SHA-256 digest kept in the key.

@@ -45,9 +45,10 @@ Kernels = collections.namedtuple("Kernels", "value grad hvp rhs jac args")
 
 _LINEAR, _RELU, _TANH, _POLY = 0, 1, 2, 3
 _SQUARE, _LOGISTIC, _CROSS_ENTROPY = 0, 1, 2
-#: numba fast-math flags of the kernels: reassociation and fused multiply-add only (NaN and inf still
-#: propagate), which lets LLVM vectorize the sums over units.
-_FASTMATH = {"reassoc", "contract"}
+#: numba fast-math flags of gradflow's compiled code (these kernels, the generated symbolic ones, the
+#: integrators' products): reassociation and fused multiply-add only, so NaN and inf still propagate, and
+#: LLVM may vectorize sums.
+FASTMATH = {"reassoc", "contract"}
 _LOSS_CODES = {"square": _SQUARE, "logistic": _LOGISTIC, "cross_entropy": _CROSS_ENTROPY}
 
 
@@ -195,7 +196,8 @@ def network_args(obj) -> tuple:
 _HEAD = 3
 #: The input layer's loops run over the features of each sample (rows of ``X``) instead of over the samples
 #: when there are at least this many times more features than samples: the inner loop is then the longer
-#: one (Figure 4's 31 features of 9 samples; measured on it, 208 ns against 279 ns per gradient).
+#: one (Figure 4's 31 features of 9 samples; measured on it, 208 ns against 279 ns per gradient).  Read when
+#: the kernels compile: numba freezes it into their machine code.
 INPUT_ROWS_RATIO = 2
 
 
@@ -282,12 +284,12 @@ def _activation(code, params, z, order):
 # Every function below is inlined into the public kernels (one reference count per array per call) and
 # indexes rows through 1-D slices, whose indices numba knows to be non-negative, so that LLVM vectorizes
 # the inner loops; views, reshapes and slice assignments would cost more than the arithmetic here.
-@numba.njit(cache=True, fastmath=_FASTMATH, inline="always")
-def _affine(w, X, XT, layout, l, src, s0, dst, d0, with_bias, accumulate):
+@numba.njit(cache=True, fastmath=FASTMATH, inline="always")
+def _affine(w, X, layout, l, src, s0, dst, d0, with_bias, accumulate):
     """``dst[d0 + j, :] (+)= sum_q W_l[j, q] src[s0 + q, :] (+ b_l[j])``: layer ``l``'s affine map on every sample.
 
     ``w`` holds the weights (or a tangent direction ``v``); for ``l = 1``
-    ``src`` is ``XT``, read through the rows of ``X`` when
+    ``src`` is ``XT``, read through the rows of ``X`` instead when
     :func:`_by_input_rows`.
     """
     n, n_in, n_out = X.shape[0], _width(layout, l - 1), _width(layout, l)
@@ -318,7 +320,7 @@ def _affine(w, X, XT, layout, l, src, s0, dst, d0, with_bias, accumulate):
                 out[i] += weight * z[i]
 
 
-@numba.njit(cache=True, fastmath=_FASTMATH, inline="always")
+@numba.njit(cache=True, fastmath=FASTMATH, inline="always")
 def _weight_gradient(X, layout, l, G, g0, src, s0, out, with_bias):
     """``out[W_l] += G^T src`` (and ``out[b_l] += sum_i G``): layer ``l``'s weight gradient from the sensitivities
     ``G[g0 + j, :]`` of its units and its inputs ``src[s0 + q, :]``."""
@@ -350,7 +352,7 @@ def _weight_gradient(X, layout, l, G, g0, src, s0, out, with_bias):
             out[wo + j * n_in + q] += s
 
 
-@numba.njit(cache=True, fastmath=_FASTMATH, inline="always")
+@numba.njit(cache=True, fastmath=FASTMATH, inline="always")
 def _transpose_product(w, X, layout, l, G, g0, dst, d0, accumulate):
     """``dst[d0 + q, :] (+)= sum_j W_l[j, q] G[g0 + j, :]``: sensitivities carried back through layer ``l``'s weights."""
     n, n_in, n_out = X.shape[0], _width(layout, l - 1), _width(layout, l)
@@ -368,21 +370,21 @@ def _transpose_product(w, X, layout, l, G, g0, dst, d0, accumulate):
 
 
 # ----------------------------------------------------------------- the passes
-@numba.njit(cache=True, fastmath=_FASTMATH, inline="always")
+@numba.njit(cache=True, fastmath=FASTMATH, inline="always")
 def _forward(w, X, XT, params, layout, A, Z):
     """Fill the pre-activations ``A`` and, for nonlinear hidden layers, the activations ``Z``."""
     n, n_layers, code = X.shape[0], layout[0], layout[1]
     for l in range(1, n_layers + 1):
         src, s0 = _layer_output(A, Z, XT, layout, l - 1)
         r = _row(layout, l)
-        _affine(w, X, XT, layout, l, src, s0, A, r, True, False)
+        _affine(w, X, layout, l, src, s0, A, r, True, False)
         if l < n_layers and code != _LINEAR:
             for j in range(r, r + _width(layout, l)):
                 for i in range(n):
                     Z[j, i] = _activation(code, params, A[j, i], 0)
 
 
-@numba.njit(cache=True, fastmath=_FASTMATH, inline="always")
+@numba.njit(cache=True, fastmath=FASTMATH, inline="always")
 def _logsumexp(A, r, k, i):
     """:math:`\\log\\sum_c e^{F_c}` of sample ``i``'s outputs ``A[r:r+k, i]``."""
     shift = A[r, i]
@@ -394,7 +396,7 @@ def _logsumexp(A, r, k, i):
     return shift + np.log(total)
 
 
-@numba.njit(cache=True, fastmath=_FASTMATH, inline="always")
+@numba.njit(cache=True, fastmath=FASTMATH, inline="always")
 def _loss_and_output_gradient(X, TT, layout, A, G):
     """The data loss; fills ``G`` at the output layer with dL/dF."""
     n, last, loss = X.shape[0], layout[0], layout[2]
@@ -425,7 +427,7 @@ def _loss_and_output_gradient(X, TT, layout, A, G):
     return value * inv_n
 
 
-@numba.njit(cache=True, fastmath=_FASTMATH, inline="always")
+@numba.njit(cache=True, fastmath=FASTMATH, inline="always")
 def _output_curvature(X, TT, layout, A, RA, RG):
     """Fill ``RG`` at the output layer with (d²L/dF²)[R F]."""
     n, last, loss = X.shape[0], layout[0], layout[2]
@@ -451,7 +453,7 @@ def _output_curvature(X, TT, layout, A, RA, RG):
                 RG[r + c, i] = (p * RA[r + c, i] - p * pr) * inv_n
 
 
-@numba.njit(cache=True, fastmath=_FASTMATH, inline="always")
+@numba.njit(cache=True, fastmath=FASTMATH, inline="always")
 def _backward(w, X, XT, params, layout, A, Z, G, out):
     """Backpropagate ``G`` (output layer filled) into the data gradient ``out``; fills G at every layer."""
     n, code = X.shape[0], layout[1]
@@ -471,7 +473,7 @@ def _backward(w, X, XT, params, layout, A, Z, G, out):
                         G[q, i] *= _activation(code, params, A[q, i], 1)
 
 
-@numba.njit(cache=True, fastmath=_FASTMATH, inline="always")
+@numba.njit(cache=True, fastmath=FASTMATH, inline="always")
 def _hvp_given_forward(w, v, X, XT, TT, params, layout, A, Z, G, RA, RZ, RG, B, out):
     """Hessian-vector product (R-operator) once the forward pass and ``G`` at every layer are known; ``B`` scratch."""
     n, n_layers, code, gamma = X.shape[0], layout[0], layout[1], params[0]
@@ -480,9 +482,9 @@ def _hvp_given_forward(w, v, X, XT, TT, params, layout, A, Z, G, RA, RZ, RG, B, 
         src, s0 = _layer_output(A, Z, XT, layout, l - 1)
         rsrc, rs0 = _layer_output(RA, RZ, XT, layout, l - 1)
         r = _row(layout, l)
-        _affine(v, X, XT, layout, l, src, s0, RA, r, True, False)
+        _affine(v, X, layout, l, src, s0, RA, r, True, False)
         if l > 1:
-            _affine(w, X, XT, layout, l, rsrc, rs0, RA, r, False, True)
+            _affine(w, X, layout, l, rsrc, rs0, RA, r, False, True)
         if l < n_layers and code != _LINEAR:
             for j in range(r, r + _width(layout, l)):
                 for i in range(n):
@@ -511,7 +513,7 @@ def _hvp_given_forward(w, v, X, XT, TT, params, layout, A, Z, G, RA, RZ, RG, B, 
                                     + B[q, i] * _activation(code, params, a, 2) * RA[q, i])
 
 
-@numba.njit(cache=True, fastmath=_FASTMATH, inline="always")
+@numba.njit(cache=True, fastmath=FASTMATH, inline="always")
 def _decay(w, gamma):
     s = 0.0
     for p in range(w.shape[0]):
@@ -520,7 +522,7 @@ def _decay(w, gamma):
 
 
 # ------------------------------------------------------------ public kernels
-@numba.njit(cache=True, fastmath=_FASTMATH)
+@numba.njit(cache=True, fastmath=FASTMATH)
 def network_value(w, args):
     """:math:`L(w)`."""
     X, XT, TT, params, layout = args
@@ -529,7 +531,7 @@ def network_value(w, args):
     return _loss_and_output_gradient(X, TT, layout, work[0], work[2]) + _decay(w, params[0])
 
 
-@numba.njit(cache=True, fastmath=_FASTMATH, inline="always")  # inlined into network_rhs: no second call
+@numba.njit(cache=True, fastmath=FASTMATH, inline="always")  # inlined into network_rhs: no second call
 def network_grad(w, out, args):
     """``out[:] =`` :math:`\\nabla L(w)`."""
     X, XT, TT, params, layout = args
@@ -544,7 +546,7 @@ def network_grad(w, out, args):
             out[p] += gamma * w[p]
 
 
-@numba.njit(cache=True, fastmath=_FASTMATH)
+@numba.njit(cache=True, fastmath=FASTMATH)
 def network_hvp(w, v, out, args):
     """``out[:] =`` :math:`\\nabla^2 L(w)\\,v`."""
     X, XT, TT, params, layout = args
@@ -557,7 +559,7 @@ def network_hvp(w, v, out, args):
     _hvp_given_forward(w, v, X, XT, TT, params, layout, A, Z, G, work[3], work[4], work[5], work[6], out)
 
 
-@numba.njit(cache=True, fastmath=_FASTMATH)
+@numba.njit(cache=True, fastmath=FASTMATH)
 def network_rhs(t, w, out, args):
     """The flow's vector field, ``out[:] =`` :math:`-\\nabla L(w)`."""
     network_grad(w, out, args)
@@ -565,7 +567,7 @@ def network_rhs(t, w, out, args):
         out[p] = -out[p]
 
 
-@numba.njit(cache=True, fastmath=_FASTMATH)
+@numba.njit(cache=True, fastmath=FASTMATH)
 def network_jac(t, w, out, args):
     """The flow's Jacobian, ``out[:, :] =`` :math:`-\\nabla^2 L(w)`, one R-operator pass per column."""
     X, XT, TT, params, layout = args

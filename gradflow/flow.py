@@ -26,7 +26,7 @@ import numpy as np
 import scipy.integrate
 
 from . import _backend, _integrators
-from ._kernels import bind, compiled_kernels
+from ._kernels import bind, compiled_kernels, network_hvp
 from ._validation import check_int, check_real, describe
 from .objective import Objective
 from .trajectory import Trajectory, evaluate_path
@@ -43,9 +43,9 @@ DENSE_JACOBIAN_LIMIT = 400
 #: "auto" chooses the explicit 'dopri5' when an explicit method would need fewer than this many steps for
 #: stability alone, :math:`\rho(\nabla^2 L(w_0))\,(t_f - t_0) / 3.3`, and the stiff 'bdf' otherwise.
 EXPLICIT_STEP_LIMIT = 300
-#: Up to this many parameters "auto" takes :math:`\rho(\nabla^2 L(w_0))` from the dense Hessian (cheaper than
-#: the power iterations below for tiny P); above, from power iterations.
-DENSE_STIFFNESS_LIMIT = 16
+#: Up to this many parameters "auto" takes :math:`\rho(\nabla^2 L(w_0))` from the dense Hessian; above, from
+#: power iterations (measured on network kernels: the two cost the same near P = 30).
+DENSE_STIFFNESS_LIMIT = 32
 #: Power iterations (Hessian-vector products) with which "auto" estimates :math:`\rho(\nabla^2 L(w_0))`.
 STIFFNESS_POWER_ITERATIONS = 30
 #: Stability limit :math:`h\rho` of Dormand-Prince 5(4) on the negative real axis.
@@ -258,17 +258,19 @@ class GradientFlow:
 
     def _explicit_steps(self, w0, span) -> float:
         """Steps an explicit method needs over ``span`` for stability alone, from the Hessian's spectral radius at w0:
-        exact from the dense Hessian up to ``DENSE_STIFFNESS_LIMIT`` parameters, otherwise estimated by
-        ``STIFFNESS_POWER_ITERATIONS`` compiled power iterations."""
-        if self.size <= DENSE_STIFFNESS_LIMIT:
+        estimated by ``STIFFNESS_POWER_ITERATIONS`` compiled power iterations on the network kernels' HVP beyond
+        ``DENSE_STIFFNESS_LIMIT`` parameters, otherwise exact from the dense Hessian (which a generated symbolic
+        HVP builds anyway).  A non-finite Hessian counts as stiff (the stiff method then reports the failure)."""
+        if self.size <= DENSE_STIFFNESS_LIMIT or self.kernels.hvp is not network_hvp:
             jacobian = np.empty((self.size, self.size))
             self.kernels.jac(0.0, w0, jacobian, self.kernels.args)
-            return float(_integrators.spectral_radius(jacobian)) * span / DOPRI5_STABILITY
-        k = self._bound_kernels()
-        if self._norm_estimate is None:
-            self._norm_estimate = _integrators.compiled_norm_estimate(k)
-        radius = self._norm_estimate(k.hvp, k.args, w0, STIFFNESS_POWER_ITERATIONS)
-        return float(radius) * span / DOPRI5_STABILITY
+            radius = float(_integrators.spectral_radius(jacobian)) if np.isfinite(jacobian).all() else np.inf
+        else:
+            k = self._bound_kernels()
+            if self._norm_estimate is None:
+                self._norm_estimate = _integrators.compiled_norm_estimate(k)
+            radius = float(self._norm_estimate(k.hvp, k.args, w0, STIFFNESS_POWER_ITERATIONS))
+        return (radius if np.isfinite(radius) else np.inf) * span / DOPRI5_STABILITY
 
     def _solve_compiled(self, method, w0, t0, tf, t_eval, rtol, atol, max_steps, switch_when_stiff=False):
         requested = _NO_TIMES if t_eval is None else t_eval
@@ -391,7 +393,7 @@ def _as_numpy_vector(value, name):
 
 def _lyapunov_note(times, loss, rtol, atol) -> str:
     """A sentence when the loss rises along the computed path by more than the tolerances explain."""
-    k, run, rise = _largest_excess_rise(np.ascontiguousarray(loss, dtype=np.float64).reshape(loss.shape[0], -1),
+    k, rise = _largest_excess_rise(np.ascontiguousarray(loss, dtype=np.float64).reshape(loss.shape[0], -1),
                                         rtol, atol, LYAPUNOV_SLACK)
     if k < 0:
         return ""
@@ -402,16 +404,16 @@ def _lyapunov_note(times, loss, rtol, atol) -> str:
 
 @numba.njit(cache=True)
 def _largest_excess_rise(loss, rtol, atol, slack):
-    """``(k, run, rise)`` of the largest rise ``loss[k + 1, run] - loss[k, run]`` beyond
-    ``slack (rtol |loss[k, run]| + atol) + 1e-14``, or ``(-1, -1, 0)`` when there is none (``loss`` (n, m))."""
-    best_k, best_run, best_excess, best_rise = -1, -1, 0.0, 0.0
+    """``(k, rise)`` of the largest rise ``loss[k + 1, run] - loss[k, run]`` (over the runs, the columns of
+    ``loss``) beyond ``slack (rtol |loss[k, run]| + atol) + 1e-14``, or ``(-1, 0)`` when there is none."""
+    best_k, best_excess, best_rise = -1, 0.0, 0.0
     for k in range(loss.shape[0] - 1):
         for run in range(loss.shape[1]):
             rise = loss[k + 1, run] - loss[k, run]
             excess = rise - (slack * (rtol * abs(loss[k, run]) + atol) + 1e-14)
             if excess > best_excess:
-                best_k, best_run, best_excess, best_rise = k, run, excess, rise
-    return best_k, best_run, best_rise
+                best_k, best_excess, best_rise = k, excess, rise
+    return best_k, best_rise
 
 
 def _validate_objective(obj):

@@ -78,6 +78,9 @@ DENSE_LIMIT = 2000
 DEFAULT_K = 20
 #: Relative accuracy asked of ARPACK's Lanczos in :func:`spectrum` (``eigsh``'s ``tol``).
 DEFAULT_LANCZOS_RTOL = 1e-10
+#: Where Lanczos does not report its own convergence (cupyx), eigenpairs count as converged when every residual
+#: is at most ``max(rtol, LANCZOS_RESIDUAL_FLOOR)`` times the largest eigenvalue found.
+LANCZOS_RESIDUAL_FLOOR = 1e-12
 #: Stopping tolerance of :func:`find_equilibrium` on :math:`\|\nabla L(w)\|_2`.
 DEFAULT_GTOL = 1e-10
 #: Largest number of Newton iterations of :func:`find_equilibrium`.
@@ -911,9 +914,13 @@ def spectrum(obj, w, k=DEFAULT_K, which="largest", method="auto", rtol=DEFAULT_L
         One of :data:`METHODS`: ``"auto"`` (dense when ``P <= DENSE_LIMIT`` = 2000),
         ``"dense"`` or ``"lanczos"``.
     rtol : float, default ``DEFAULT_LANCZOS_RTOL`` = 1e-10
-        Relative accuracy of the Lanczos eigenvalues (``eigsh``'s ``tol``; 0 means machine precision).
+        Relative accuracy of the Lanczos eigenvalues (ARPACK's ``tol``; 0 means machine precision).  On CuPy,
+        cupyx's ``eigsh`` gets ``rtol`` times a lower bound of :math:`|\lambda|_{\max}` as its residual
+        tolerance, and the result counts as converged when every residual is within
+        ``max(rtol, LANCZOS_RESIDUAL_FLOOR)`` :math:`|\lambda|_{\max}`.
     maxiter : int, optional
-        Largest number of Lanczos restarts (``eigsh``'s default when None).
+        Largest number of Lanczos restarts for ARPACK, of Lanczos steps for cupyx (``eigsh``'s default when
+        None).
     seed : int, default ``DEFAULT_SEED`` = 0
         Seed of the Lanczos start vector (results are reproducible).
 
@@ -924,8 +931,8 @@ def spectrum(obj, w, k=DEFAULT_K, which="largest", method="auto", rtol=DEFAULT_L
 
     Notes
     -----
-    Lanczos (ARPACK's implicitly restarted Lanczos through
-    :func:`scipy.sparse.linalg.eigsh`) sees :math:`H` only through
+    Lanczos (``eigsh`` of :func:`gradflow._backend.sparse_linalg`: ARPACK's
+    implicitly restarted Lanczos, or cupyx's thick-restart one) sees :math:`H` only through
     ``obj.hvp``, the exact Hessian-vector product (Pearlmutter's
     R-operator), each costing a small multiple of one gradient; the
     products run in the objective's array library.  On CuPy the Lanczos
@@ -957,6 +964,7 @@ def spectrum(obj, w, k=DEFAULT_K, which="largest", method="auto", rtol=DEFAULT_L
 
     linalg, native = _backend.sparse_linalg(xp)
     to_solver = (lambda x: x) if native else _backend.to_numpy
+    arpack = linalg is scipy.sparse.linalg     # ARPACK raises on non-convergence; cupyx returns what it has
     count = [0]
 
     def matvec(v):
@@ -969,15 +977,22 @@ def spectrum(obj, w, k=DEFAULT_K, which="largest", method="auto", rtol=DEFAULT_L
 
     operator = linalg.LinearOperator((P, P), matvec=matvec, matmat=matmat, dtype=np.float64)
     v0 = np.random.default_rng(seed).standard_normal(P)
+    tol = rtol
+    if not arpack:
+        # cupyx's tol bounds the residual norm itself: scale rtol by a lower bound of |lambda|_max, ||H v0|| / ||v0||
+        tol = rtol * float(np.linalg.norm(matvec(v0))) / float(np.linalg.norm(v0))
+        v0 = _backend.as_array(v0, xp) if native else v0
     converged, message = True, f"Lanczos ({linalg.__name__}.eigsh) converged"
     try:
         with _threads.scipy_blas_single_threaded():
-            lam, vecs = _eigsh(linalg, operator, k, which, _backend.as_array(v0, xp) if native else v0, rtol, maxiter)
+            lam, vecs = _eigsh(linalg, operator, k, which, v0, tol, maxiter)
     except scipy.sparse.linalg.ArpackNoConvergence as exc:
         lam, vecs = exc.eigenvalues, exc.eigenvectors
         converged = False
         message = (f"Lanczos did not converge within maxiter: {len(lam)} of {k} eigenpairs converged (returned); "
                    "raise maxiter, loosen rtol, or use method='dense' for P up to a few thousand")
+    if not arpack:
+        converged, message = _check_residuals(obj, w, lam, vecs, rtol, xp, linalg.__name__, count)
     lam = _backend.to_numpy(lam)
     order = np.argsort(lam)
     vecs = _backend.as_array(vecs, xp)
@@ -986,15 +1001,34 @@ def spectrum(obj, w, k=DEFAULT_K, which="largest", method="auto", rtol=DEFAULT_L
                            which=which, method="lanczos", n_hvp=count[0], converged=converged, message=message)
 
 
+def _check_residuals(obj, w, lam, vecs, rtol, xp, name, count):
+    r"""``(converged, message)`` of eigenpairs from an ``eigsh`` that does not report non-convergence: every residual
+    :math:`\|Hx_i - \lambda_i x_i\|` at most ``max(rtol, LANCZOS_RESIDUAL_FLOOR)`` times the largest
+    :math:`|\lambda_i|` (for symmetric H, an eigenvalue lies within the residual of each :math:`\lambda_i`)."""
+    V = _backend.as_array(vecs, xp)
+    values = _backend.as_array(lam, xp)
+    residual = obj.hvp(w, V.T) - values[:, None] * V.T
+    count[0] += int(V.shape[1])
+    worst = float(_backend.to_numpy(xp.max(xp.sqrt(xp.sum(residual * residual, axis=1)))))
+    scale = float(np.max(np.abs(_backend.to_numpy(lam)), initial=np.finfo(np.float64).tiny))
+    bound = max(rtol, LANCZOS_RESIDUAL_FLOOR) * scale
+    if worst <= bound:
+        return True, f"Lanczos ({name}.eigsh) converged: largest residual {worst:.2e} (bound {bound:.2e})"
+    return False, (f"Lanczos ({name}.eigsh) stopped with a residual |H x - lambda x| of {worst:.2e}, above "
+                   f"max(rtol, {LANCZOS_RESIDUAL_FLOOR:g}) * max|lambda| = {bound:.2e}: raise maxiter (on CuPy it "
+                   "counts Lanczos steps), loosen rtol, or use method='dense' for P up to a few thousand")
+
+
 def _eigsh(linalg, operator, k, which, v0, tol, maxiter):
     """``eigsh`` of ``linalg`` for ``which``; "both" (ARPACK's "BE": half from each end, the extra one from the
     top) is two calls where the library has no "BE" (cupyx), and for ``k = 1``, which ARPACK refuses with "BE"."""
     if which != "both" or (linalg is scipy.sparse.linalg and k > 1):
         return linalg.eigsh(operator, k=k, which=_ARPACK_WHICH[which], v0=v0, tol=tol, maxiter=maxiter)
-    high = linalg.eigsh(operator, k=k - k // 2, which="LA", v0=v0, tol=tol, maxiter=maxiter)
+    # each call from its own copy of the seeded start vector (cupyx works in the one it is given)
+    high = linalg.eigsh(operator, k=k - k // 2, which="LA", v0=v0.copy(), tol=tol, maxiter=maxiter)
     if k // 2 == 0:
         return high
-    low = linalg.eigsh(operator, k=k // 2, which="SA", v0=v0, tol=tol, maxiter=maxiter)
+    low = linalg.eigsh(operator, k=k // 2, which="SA", v0=v0.copy(), tol=tol, maxiter=maxiter)
     xp = _backend.namespace(high[0], low[0])
     return xp.concat([low[0], high[0]]), xp.concat([low[1], high[1]], axis=1)
 

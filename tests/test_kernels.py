@@ -30,6 +30,7 @@ def _objective(activation, loss, bias, weight_decay, n=11, widths=(8, 5, 3)):
 @pytest.mark.parametrize("n", [11, 3], ids=["loops-over-samples", "input-layer-by-rows"])
 def test_value_gradient_hvp_and_jacobian_equal_the_objective(activation, loss, bias, weight_decay, n):
     # 8 features of 3 samples: the input layer loops over the rows of X (_kernels.INPUT_ROWS_RATIO)
+    assert (8 >= _kernels.INPUT_ROWS_RATIO * n) == (n == 3)
     obj = _objective(activation, loss, bias, weight_decay, n=n)
     k = _kernels.compiled_kernels(obj)
     rng = np.random.default_rng(1)
@@ -44,6 +45,23 @@ def test_value_gradient_hvp_and_jacobian_equal_the_objective(activation, loss, b
     np.testing.assert_allclose(hvp, obj.hvp(w, v), rtol=1e-9, atol=1e-12)
     np.testing.assert_allclose(rhs, -grad, rtol=0, atol=0)
     np.testing.assert_allclose(jac, -obj.hessian(w), rtol=1e-9, atol=1e-12)
+
+
+@pytest.mark.parametrize("activation", ["relu", "tanh"])
+@pytest.mark.parametrize("n, widths", [(1, (4, 3)), (2, (4, 3)), (9, (4, 3)), (1, (3, 5, 2))])
+def test_one_sample_and_one_layer_networks_with_biases(activation, n, widths):
+    rng = np.random.default_rng(3)
+    X, y = rng.standard_normal((n, widths[0])), rng.standard_normal((n, widths[-1]))
+    obj = gf.Objective(gf.models.MLP(list(widths), activation=activation, bias=True), gf.Dataset(X, y),
+                       weight_decay=0.02)
+    k = _kernels.compiled_kernels(obj)
+    w, v = obj.init(seed=1, scale=0.8), rng.standard_normal(obj.size)
+    grad, hvp = np.empty(obj.size), np.empty(obj.size)
+    k.grad(w, grad, k.args)
+    k.hvp(w, v, hvp, k.args)
+    np.testing.assert_allclose(k.value(w, k.args), obj.value(w), rtol=1e-12)
+    np.testing.assert_allclose(grad, obj.grad(w), rtol=1e-10, atol=1e-13)
+    np.testing.assert_allclose(hvp, obj.hvp(w, v), rtol=1e-9, atol=1e-12)
 
 
 @pytest.mark.parametrize("widths", [(31, 1), (31, 2, 1), (3, 6, 6, 2, 1), (1, 1, 1)])

@@ -350,6 +350,36 @@ def test_both_ends_are_two_calls_where_eigsh_has_no_be_and_agree_with_arpack(mon
     np.testing.assert_allclose(obj.A @ split.eigenvectors, split.eigenvectors * split.eigenvalues, atol=1e-8)
 
 
+class _SilentLanczos:
+    """An eigsh that, like cupyx's, never raises on non-convergence: it returns SciPy's pairs, spoilt on demand."""
+
+    LinearOperator = staticmethod(scipy.sparse.linalg.LinearOperator)
+    spoil = 0.0
+    tols = []
+
+    @classmethod
+    def eigsh(cls, *args, tol=0, **kwargs):
+        cls.tols.append(tol)
+        values, vectors = scipy.sparse.linalg.eigsh(*args, tol=0, **kwargs)
+        return values, vectors + cls.spoil * np.random.default_rng(0).standard_normal(vectors.shape)
+
+
+@pytest.mark.parametrize("spoil, converged", [(0.0, True), (1e-3, False)])
+def test_lanczos_that_reports_nothing_is_judged_by_its_residuals(monkeypatch, spoil, converged):
+    from gradflow import _backend
+
+    hess = np.array([-3.0, -1.0, 0.0, 0.5, 1.0, 2.0, 4.0, 7.0, -6.0, 3.0])
+    obj = Quadratic(hess, seed=5)
+    monkeypatch.setattr(_SilentLanczos, "spoil", spoil)
+    monkeypatch.setattr(_SilentLanczos, "tols", [])
+    monkeypatch.setattr(_backend, "sparse_linalg", lambda xp: (_SilentLanczos, False))
+    result = spectrum(obj, np.zeros(obj.size), k=3, which="largest", method="lanczos", rtol=1e-9)
+    assert result.converged is converged
+    assert ("converged" in result.message) is converged and ("residual" in result.message)
+    # the residual tolerance handed to eigsh is rtol times ||H v0|| / ||v0||, a lower bound of |lambda|_max
+    assert 0 < _SilentLanczos.tols[0] <= 1e-9 * 7.0
+
+
 @pytest.mark.parametrize("method", ["dense", "lanczos"])
 def test_which_selects_the_documented_ends_of_a_known_spectrum(method):
     hess = np.array([-3.0, -1.0, 0.0, 0.5, 1.0, 2.0, 4.0, 7.0, -6.0, 3.0])
