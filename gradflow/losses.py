@@ -81,7 +81,8 @@ class Square(Loss):
 
     def value(self, F, targets, xp):
         residual = F - targets
-        return xp.sum(residual * residual, axis=(-2, -1)) / (2 * F.shape[-2])
+        flat = xp.reshape(residual, residual.shape[:-2] + (-1,))
+        return xp.vecdot(flat, flat) / (2 * F.shape[-2])
 
     def gradient(self, F, targets, xp):
         return (F - targets) / F.shape[-2]
