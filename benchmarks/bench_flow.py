@@ -77,17 +77,21 @@ def p1():
 def _figure_8():
     data = gf.data.linear_teacher()
     obj = gf.Objective(gf.models.DeepLinear([31, 2, 1]), data, loss="square")
-    X, y, n = data.X, data.y, data.n
+    return obj, _figure_8_field(np, data.X, data.y, data.n)
 
-    def plain(t, w):                                  # -grad L for L = 1/(2n) |X W1^T W2^T - y|^2, by hand
+
+def _figure_8_field(xnp, X, y, n):
+    """-grad L for L = 1/(2n) |X W1^T W2^T - y|^2, written by hand with the NumPy-like module ``xnp``."""
+
+    def field(t, w, *args):
         W1, W2 = w[:62].reshape(2, 31), w[62:].reshape(1, 2)
         hidden = X @ W1.T
         residual = (hidden @ W2.T)[:, 0] - y
         dW2 = residual @ hidden / n
-        dW1 = np.outer(W2[0], residual @ X) / n
-        return -np.concatenate([dW1.ravel(), dW2.ravel()])
+        dW1 = xnp.outer(W2[0], residual @ X) / n
+        return -xnp.concatenate([dW1.ravel(), dW2.ravel()])
 
-    return obj, plain
+    return field
 
 
 def p2():
@@ -164,15 +168,8 @@ def p3_diffrax(obj, W0, times, ours):
     import jax.numpy as jnp
 
     jax.config.update("jax_enable_x64", True)
-    X, y, n = jnp.asarray(obj.data.X), jnp.asarray(obj.data.y), obj.data.n
-
-    def field(t, w, args):                            # -grad L, as in the RK45 baseline
-        W1, W2 = w[:62].reshape(2, 31), w[62:].reshape(1, 2)
-        hidden = X @ W1.T
-        residual = (hidden @ W2.T)[:, 0] - y
-        dW2 = residual @ hidden / n
-        dW1 = jnp.outer(W2[0], residual @ X) / n
-        return -jnp.concatenate([dW1.ravel(), dW2.ravel()])
+    field = _figure_8_field(jnp, jnp.asarray(obj.data.X), jnp.asarray(obj.data.y), obj.data.n)
+    plain = _figure_8_field(np, obj.data.X, obj.data.y, obj.data.n)
 
     def solve(w0):
         return diffrax.diffeqsolve(
@@ -188,8 +185,8 @@ def p3_diffrax(obj, W0, times, ours):
     theirs, ys = _best_of(lambda: batched(W0j).block_until_ready(), 2)
     ys = np.asarray(ys)
     for i in range(3):
-        reference = scipy.integrate.solve_ivp(lambda t, w: np.asarray(field(t, jnp.asarray(w), None)), (0, 1000), W0[i],
-                                              method="DOP853", rtol=1e-12, atol=1e-14).y[:, -1]
+        reference = scipy.integrate.solve_ivp(plain, (0, 1000), W0[i], method="DOP853", rtol=1e-12,
+                                              atol=1e-14).y[:, -1]
         _check(f"diffrax run {i}", ys[i, -1], reference)
     print(f"    diffrax {diffrax.__version__} (jax {jax.__version__}) jit+vmap Dopri5 on {jax.devices()[0]}: "
           f"{theirs:.2f} s (+ {compile_s:.1f} s jit compile); gradflow {ours:.2f} s")
