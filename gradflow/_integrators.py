@@ -260,18 +260,28 @@ def _exprb_step(rhs, args, t, w, f0, J, eigenvalues, Q, Qt, h, w_new, error):
 
 # --------------------------------------------------------------------- the driver
 def compiled(method, kernels, ensemble=False):
-    """The compiled entry point of ``method`` (DOPRI5, EXPRB32 or BDF) for bound ``kernels`` (``_kernels.bind``).
+    """The compiled entry point of ``method`` (DOPRI5, EXPRB32, BDF or DOPRI5_DETECTING) for bound ``kernels``.
 
     ``entry(method, kernels.rhs, kernels.jac, kernels.args, w0, t0, tf, t_eval,
     rtol, atol, max_steps)`` returns ``(ts, ws, status, nfev, njev, accepted,
-    rejected)``: with an empty ``t_eval`` every accepted step, otherwise the
-    solution at each time of ``t_eval`` (sorted, in [t0, tf]) reached before a
-    failure.  With ``ensemble=True`` the entry point takes ``W0`` (m, P) and
-    fills ``out, status, nfev, n_points`` (see :func:`ensemble_one_step`),
-    integrating the rows in parallel.
+    rejected)``, and for DOPRI5_DETECTING (:func:`integrate_switching`) the
+    hand-over time after them: with an empty ``t_eval`` every accepted step,
+    otherwise the solution at each time of ``t_eval`` (sorted, in [t0, tf])
+    reached before a failure.  With ``ensemble=True`` the entry point takes
+    ``W0`` (m, P) and fills ``out, status, nfev, n_points, switched`` (see
+    :func:`ensemble_one_step`), integrating the rows in parallel.  ``kernels``
+    come from ``_kernels.bind``.
     """
-    driver = integrate_bdf if method == BDF else integrate_one_step
-    entry = specialize(driver, _signature(kernels, ensemble=False))
+    # specialize() closes a driver to new signatures, so every driver is compiled before the ones that call it
+    single = _signature(kernels, ensemble=False)
+    if method == BDF:
+        entry = specialize(integrate_bdf, single)
+    else:
+        entry = specialize(integrate_one_step, single)
+        if method == DOPRI5_DETECTING or ensemble:        # ensemble_one_step runs integrate_switching
+            specialize(integrate_bdf, single)
+            switching = specialize(integrate_switching, single)
+            entry = switching if method == DOPRI5_DETECTING else entry
     if not ensemble:
         return entry
     return specialize(ensemble_bdf if method == BDF else ensemble_one_step, _signature(kernels, ensemble=True))
@@ -284,7 +294,8 @@ def _signature(kernels, ensemble):
     head = (i64, types.rhs, types.jac, types.args)
     if ensemble:
         counts = numba.types.int64[::1]
-        return head + (matrix, f64, f64, vector, f64, f64, i64, numba.types.float64[:, :, ::1], counts, counts, counts)
+        return head + (matrix, f64, f64, vector, f64, f64, i64, numba.types.float64[:, :, ::1], counts, counts, counts,
+                       vector)
     return head + (vector, f64, f64, vector, f64, f64, i64)
 
 
@@ -710,22 +721,54 @@ def integrate_bdf(method, rhs, jac, args, w0, t0, tf, t_eval, rtol, atol, max_st
     return ts[:n_out], ws[:n_out], status, nfev, njev, accepted, rejected
 
 
+@numba.njit(cache=True)
+def integrate_switching(method, rhs, jac, args, w0, t0, tf, t_eval, rtol, atol, max_steps):
+    """:func:`integrate_one_step`, and with ``method = DOPRI5_DETECTING`` BDF from where it stopped as stiff.
+
+    Returns :func:`integrate_one_step`'s tuple plus the time of the hand-over (NaN when there was none); the
+    output rows of the two integrators are joined, each time once.
+    """
+    ts, ws, status, nfev, njev, accepted, rejected = integrate_one_step(method, rhs, jac, args, w0, t0, tf, t_eval,
+                                                                        rtol, atol, max_steps)
+    if status != STIFF:
+        return ts, ws, status, nfev, njev, accepted, rejected, np.nan
+    n = ts.shape[0] - 1                               # the last row is the state the explicit steps stopped at
+    t_switch = ts[n]
+    dense = t_eval.shape[0] > 0
+    later = t_eval[np.searchsorted(t_eval, t_switch, side="right"):].copy() if dense else t_eval
+    ts_b, ws_b, status, nfev_b, njev_b, accepted_b, rejected_b = integrate_bdf(
+        BDF, rhs, jac, args, ws[n].copy(), t_switch, tf, later, rtol, atol, max(max_steps - accepted - rejected, 1))
+    skip = 0 if dense else 1                          # without requested times BDF starts with the hand-over point
+    total = n + ts_b.shape[0] - skip
+    ts_all = np.empty(total)
+    ws_all = np.empty((total, w0.shape[0]))
+    ts_all[:n] = ts[:n]
+    ws_all[:n] = ws[:n]
+    ts_all[n:] = ts_b[skip:]
+    ws_all[n:] = ws_b[skip:]
+    return (ts_all, ws_all, status, nfev + nfev_b, njev + njev_b, accepted + accepted_b, rejected + rejected_b,
+            t_switch)
+
+
 @numba.njit(cache=True, parallel=True)
-def ensemble_one_step(method, rhs, jac, args, W0, t0, tf, t_eval, rtol, atol, max_steps, out, status, nfev, n_points):
-    """:func:`integrate_one_step` from every row of ``W0`` in parallel."""
+def ensemble_one_step(method, rhs, jac, args, W0, t0, tf, t_eval, rtol, atol, max_steps, out, status, nfev, n_points,
+                      switched):
+    """:func:`integrate_switching` from every row of ``W0`` in parallel; ``switched[i]`` the hand-over time."""
     for i in numba.prange(W0.shape[0]):
-        ts, ws, st, nf, _, _, _ = integrate_one_step(method, rhs, jac, args, W0[i].copy(), t0, tf, t_eval, rtol, atol,
-                                                     max_steps)
+        ts, ws, st, nf, _, _, _, t_switch = integrate_switching(method, rhs, jac, args, W0[i].copy(), t0, tf, t_eval,
+                                                                rtol, atol, max_steps)
         for r in range(ts.shape[0]):
             out[r, i, :] = ws[r]
         status[i] = st
         nfev[i] = nf
         n_points[i] = ts.shape[0]
+        switched[i] = t_switch
 
 
 @numba.njit(cache=True, parallel=True)
-def ensemble_bdf(method, rhs, jac, args, W0, t0, tf, t_eval, rtol, atol, max_steps, out, status, nfev, n_points):
-    """:func:`integrate_bdf` from every row of ``W0`` in parallel."""
+def ensemble_bdf(method, rhs, jac, args, W0, t0, tf, t_eval, rtol, atol, max_steps, out, status, nfev, n_points,
+                 switched):
+    """:func:`integrate_bdf` from every row of ``W0`` in parallel (``switched`` is left as it is)."""
     for i in numba.prange(W0.shape[0]):
         ts, ws, st, nf, _, _, _ = integrate_bdf(method, rhs, jac, args, W0[i].copy(), t0, tf, t_eval, rtol, atol,
                                                 max_steps)

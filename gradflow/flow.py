@@ -68,7 +68,8 @@ _COMPILED_METHODS = {
     "exprb32": "compiled (numba): exponential Rosenbrock 3(2) with the exact Hessian (stiff; exact for quadratic losses)",
     "bdf": "compiled (numba): variable-order BDF 1-5 with the exact Hessian, reused across steps (stiff)",
 }
-_COMPILED_CODES = {"dopri5": _integrators.DOPRI5, "exprb32": _integrators.EXPRB32, "bdf": _integrators.BDF}
+_COMPILED_CODES = {"dopri5": _integrators.DOPRI5, "exprb32": _integrators.EXPRB32, "bdf": _integrators.BDF,
+                   "dopri5+bdf": _integrators.DOPRI5_DETECTING}
 _STIFF_SCIPY = ("Radau", "BDF", "LSODA")
 _NO_TIMES = np.empty(0)
 _STATUS_NAMES = {
@@ -173,12 +174,9 @@ class GradientFlow:
         max_steps = check_int("max_steps", max_steps, minimum=1)
         chosen = self._resolve_method(method, events is not None, w0, tf - t0)
         if chosen in _COMPILED_METHODS:
-            # "auto" judged stiffness at w0; its explicit choice hands over to 'bdf' where the flow turns stiff
-            switch = method == "auto" and chosen == "dopri5"
-            times, path, status, message, info = self._solve_compiled(chosen, w0, t0, tf, t_eval, rtol, atol, max_steps,
-                                                                      switch)
-            if "switched_to_bdf_at" in info:
-                chosen = "dopri5+bdf"
+            times, path, status, message, info = self._solve_compiled(self._switching(method, chosen), w0, t0, tf,
+                                                                      t_eval, rtol, atol, max_steps)
+            chosen = "dopri5+bdf" if "switched_to_bdf_at" in info else chosen
             t_events = None
         else:
             times, path, status, message, info, t_events = self._solve_scipy(chosen, w0, t0, tf, t_eval, rtol, atol, events)
@@ -202,20 +200,22 @@ class GradientFlow:
         t_eval = _validate_t_eval(t_eval, t0, tf)
         rtol, atol = _validate_tolerances(rtol, atol)
         max_steps = check_int("max_steps", max_steps, minimum=1)
-        method = self._resolve_method(method, False, W0[0], tf - t0)
+        chosen = self._resolve_method(method, False, W0[0], tf - t0)
         m = W0.shape[0]
-        if method in _COMPILED_METHODS:
+        switched = np.full(m, np.nan)
+        if chosen in _COMPILED_METHODS:
+            chosen = self._switching(method, chosen)
             out = np.full((t_eval.shape[0], m, self.size), np.nan)
             codes = np.zeros(m, dtype=np.int64)
             nfev = np.zeros(m, dtype=np.int64)
             reached = np.zeros(m, dtype=np.int64)
-            k, entry = self._compiled(method, ensemble=True)
-            entry(_COMPILED_CODES[method], k.rhs, k.jac, k.args, W0, t0, tf, t_eval, rtol, atol, max_steps, out, codes,
-                  nfev, reached)
+            k, entry = self._compiled(chosen, ensemble=True)
+            entry(_COMPILED_CODES[chosen], k.rhs, k.jac, k.args, W0, t0, tf, t_eval, rtol, atol, max_steps, out, codes,
+                  nfev, reached, switched)
             statuses = [_STATUS_NAMES[int(c)] for c in codes]
             total_nfev = int(nfev.sum())
         else:
-            runs = [self.solve(w, (t0, tf), t_eval=t_eval, method=method, rtol=rtol, atol=atol) for w in W0]
+            runs = [self.solve(w, (t0, tf), t_eval=t_eval, method=chosen, rtol=rtol, atol=atol) for w in W0]
             reached = np.array([r.n_points for r in runs])
             out = np.full((t_eval.shape[0], m, self.size), np.nan)
             for i, r in enumerate(runs):
@@ -231,7 +231,11 @@ class GradientFlow:
             f"stops at t = {t_eval[n_common - 1] if n_common else t0:g}, the last time every run reached. "
             "Lower rtol/atol or shorten t_span for those initial conditions.")
         info = {"status": statuses, "points_reached": reached.tolist(), "rtol": rtol, "atol": atol}
-        return self._trajectory(t_eval[:n_common], out[:n_common], status, message, method, info, rtol, atol, None,
+        if np.isfinite(switched).any():
+            info["switched_to_bdf_at"] = [float(t) if np.isfinite(t) else None for t in switched]
+        elif chosen == "dopri5+bdf":
+            chosen = "dopri5"                         # no run turned stiff
+        return self._trajectory(t_eval[:n_common], out[:n_common], status, message, chosen, info, rtol, atol, None,
                                 nfev=total_nfev, check_lyapunov=True)
 
     # ------------------------------------------------------------- internals
@@ -272,26 +276,18 @@ class GradientFlow:
             radius = float(self._norm_estimate(k.hvp, k.args, w0, STIFFNESS_POWER_ITERATIONS))
         return (radius if np.isfinite(radius) else np.inf) * span / DOPRI5_STABILITY
 
-    def _solve_compiled(self, method, w0, t0, tf, t_eval, rtol, atol, max_steps, switch_when_stiff=False):
+    @staticmethod
+    def _switching(requested, chosen):
+        """The compiled method to run: "auto"'s explicit choice hands over to 'bdf' where the flow turns stiff
+        ('dopri5+bdf'), since "auto" judged stiffness at w0 only."""
+        return "dopri5+bdf" if requested == "auto" and chosen == "dopri5" else chosen
+
+    def _solve_compiled(self, method, w0, t0, tf, t_eval, rtol, atol, max_steps):
         requested = _NO_TIMES if t_eval is None else t_eval
         k, entry = self._compiled(method)
-        code = _integrators.DOPRI5_DETECTING if switch_when_stiff else _COMPILED_CODES[method]
-        ts, ws, code, nfev, njev, accepted, rejected = entry(code, k.rhs, k.jac, k.args, w0, t0, tf, requested, rtol,
-                                                             atol, max_steps)
-        switched_at = None
-        if code == _integrators.STIFF:
-            # the last row is where the explicit steps stopped; BDF goes on from there
-            switched_at, w_switch = float(ts[-1]), ws[-1].copy()
-            ts, ws = ts[:-1], ws[:-1]
-            later = _NO_TIMES if t_eval is None else np.ascontiguousarray(t_eval[t_eval > switched_at])
-            bdf_k, bdf = self._compiled("bdf")
-            ts_b, ws_b, code, nfev_b, njev_b, accepted_b, rejected_b = bdf(
-                _integrators.BDF, bdf_k.rhs, bdf_k.jac, bdf_k.args, w_switch, switched_at, tf, later, rtol, atol,
-                max(max_steps - accepted - rejected, 1))
-            if t_eval is None:
-                ts_b, ws_b = ts_b[1:], ws_b[1:]      # BDF's first row is the switch point, already recorded
-            ts, ws = np.concatenate([ts, ts_b]), np.concatenate([ws, ws_b])
-            nfev, njev, accepted, rejected = nfev + nfev_b, njev + njev_b, accepted + accepted_b, rejected + rejected_b
+        ts, ws, code, nfev, njev, accepted, rejected, *switch = entry(_COMPILED_CODES[method], k.rhs, k.jac, k.args, w0,
+                                                                      t0, tf, requested, rtol, atol, max_steps)
+        switched_at = float(switch[0]) if switch and np.isfinite(switch[0]) else None
         status = _STATUS_NAMES[int(code)]
         end = ts[-1] if ts.shape[0] else t0
         if code == _integrators.SUCCESS:

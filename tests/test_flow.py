@@ -194,6 +194,18 @@ def test_auto_hands_over_to_bdf_where_an_explicitly_started_flow_turns_stiff(sha
     np.testing.assert_allclose(sampled.w, reference.w, atol=1e-6)
 
 
+def test_an_ensemble_hands_over_run_by_run(sharpening_valley):
+    flow, times = sharpening_valley, np.linspace(0.0, 100.0, 6)
+    W0 = np.array([[0.0, 1e-3], [0.05, 2e-3], [0.1, -1e-3]])
+    ours = flow.solve_ensemble(W0, (0, 100), t_eval=times, rtol=1e-8, atol=1e-10)
+    reference = flow.solve_ensemble(W0, (0, 100), t_eval=times, method="bdf", rtol=1e-10, atol=1e-12)
+    assert ours.method == "dopri5+bdf" and ours.success, ours.message
+    assert all(0.0 < t < 5.0 for t in ours.info["switched_to_bdf_at"])
+    np.testing.assert_allclose(ours.w, reference.w, atol=1e-6)
+    short = flow.solve_ensemble(W0, (0, 0.2), rtol=1e-8, atol=1e-10)      # over before it turns stiff
+    assert short.method == "dopri5" and "switched_to_bdf_at" not in short.info
+
+
 def test_an_explicitly_requested_dopri5_is_never_switched(sharpening_valley):
     traj = sharpening_valley.solve(np.array([0.0, 1e-3]), (0, 5), method="dopri5", rtol=1e-6, atol=1e-9)
     assert traj.method == "dopri5" and "switched_to_bdf_at" not in traj.info and traj.success
