@@ -87,7 +87,7 @@ _B = _A[6].copy()                                   # 5th order weights (= last 
 _E = np.array([71 / 57600, 0.0, -71 / 16695, 71 / 1920, -17253 / 339200, 22 / 525, -1 / 40])   # b - b_hat
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, inline="always")
 def _error_norm(error, w_old, w_new, rtol, atol):
     """RMS norm of ``error`` scaled by ``atol + rtol * max(|w_old|, |w_new|)``."""
     total = 0.0
@@ -97,7 +97,7 @@ def _error_norm(error, w_old, w_new, rtol, atol):
     return np.sqrt(total / error.shape[0])
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, inline="always")
 def _all_finite(x):
     for p in range(x.shape[0]):
         if not np.isfinite(x[p]):
@@ -157,7 +157,7 @@ def _start_output(t_eval, t0, w0):
     return ts, ws, n_out, next_eval
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, inline="always")
 def _append(ts, ws, n_out, t, w):
     """Append (t, w) to the growing output buffers; returns them (reallocated when full) and the new count."""
     if n_out == ts.shape[0]:
@@ -173,7 +173,7 @@ def _append(ts, ws, n_out, t, w):
 
 
 # ------------------------------------------------------------------ Dormand–Prince
-@numba.njit(cache=True)
+@numba.njit(cache=True, inline="always")
 def _dopri_step(rhs, args, t, w, f0, h, K, w_new, error, w_stage):
     """One Dormand–Prince step from (t, w) with f0 = f(w); fills w_new, error and K[6] = f(w_new).
 
@@ -200,7 +200,7 @@ def _dopri_step(rhs, args, t, w, f0, h, K, w_new, error, w_stage):
         error[p] = h * acc
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, inline="always")
 def _looks_stiff(K, w_new, w_stage, h):
     """Hairer & Wanner's test: ``h |lambda| > STIFF_H_LAMBDA``, with ``|lambda|`` estimated by
     ``|f(w_new) - f(w_stage)| / |w_new - w_stage|`` (the last two stages, both at t + h)."""
@@ -457,8 +457,19 @@ def _symmetric_eigen(J):
 
 
 @numba.njit(cache=True)
-def spectral_radius(J):
-    """The spectral radius of the symmetric part of ``J`` (LAPACK from numba, no Python overhead)."""
+def hessian_spectral_radius(jac, hvp, args, w, iterations):
+    r""":math:`\rho(\nabla^2 L(w))`, the stiffness of the flow at ``w``: exact from the dense Jacobian when
+    ``iterations`` is 0, otherwise estimated by :func:`hessian_norm_estimate`; ``inf`` when the Jacobian
+    has a non-finite entry."""
+    if iterations > 0:
+        return hessian_norm_estimate(hvp, args, w, iterations)
+    size = w.shape[0]
+    J = np.empty((size, size))
+    jac(0.0, w, J, args)
+    for p in range(size):
+        for q in range(size):
+            if not np.isfinite(J[p, q]):
+                return np.inf
     return np.max(np.abs(np.linalg.eigvalsh(0.5 * (J + J.T))))
 
 
@@ -498,10 +509,12 @@ def hessian_norm_estimate(hvp, args, w, iterations):
     return estimate
 
 
-def compiled_norm_estimate(kernels):
-    """The compiled entry point of :func:`hessian_norm_estimate` for bound ``kernels``."""
+def compiled_spectral_radius(kernels):
+    """The compiled entry point of :func:`hessian_spectral_radius` for bound ``kernels``."""
     i64, vector = numba.types.int64, numba.types.float64[::1]
-    return specialize(hessian_norm_estimate, (kernels.types.hvp, kernels.types.args, vector, i64))
+    specialize(hessian_norm_estimate, (kernels.types.hvp, kernels.types.args, vector, i64))
+    types = kernels.types
+    return specialize(hessian_spectral_radius, (types.jac, types.hvp, types.args, vector, i64))
 
 
 @numba.njit(cache=True, fastmath=FASTMATH)

@@ -19,6 +19,7 @@ a solution along which the loss rises says so in its message.
 
 from __future__ import annotations
 
+import math
 import numbers
 
 import numba
@@ -72,6 +73,7 @@ _COMPILED_CODES = {"dopri5": _integrators.DOPRI5, "exprb32": _integrators.EXPRB3
                    "dopri5+bdf": _integrators.DOPRI5_DETECTING}
 _STIFF_SCIPY = ("Radau", "BDF", "LSODA")
 _NO_TIMES = np.empty(0)
+_SMALLEST_RTOL = 100 * np.finfo(np.float64).eps
 _STATUS_NAMES = {
     _integrators.SUCCESS: "success",
     _integrators.DIVERGED: "diverged",
@@ -111,7 +113,7 @@ class GradientFlow:
         self.size = int(obj.size)
         self._bound = None
         self._entries = {}
-        self._norm_estimate = None
+        self._spectral_radius = None
 
     def _compiled(self, method, ensemble=False):
         """The bound kernels and the compiled entry point of ``method``, made once per flow."""
@@ -265,16 +267,12 @@ class GradientFlow:
         estimated by ``STIFFNESS_POWER_ITERATIONS`` compiled power iterations on the network kernels' HVP beyond
         ``DENSE_STIFFNESS_LIMIT`` parameters, otherwise exact from the dense Hessian (which a generated symbolic
         HVP builds anyway).  A non-finite Hessian counts as stiff (the stiff method then reports the failure)."""
-        if self.size <= DENSE_STIFFNESS_LIMIT or self.kernels.hvp is not network_hvp:
-            jacobian = np.empty((self.size, self.size))
-            self.kernels.jac(0.0, w0, jacobian, self.kernels.args)
-            radius = float(_integrators.spectral_radius(jacobian)) if np.isfinite(jacobian).all() else np.inf
-        else:
-            k = self._bound_kernels()
-            if self._norm_estimate is None:
-                self._norm_estimate = _integrators.compiled_norm_estimate(k)
-            radius = float(self._norm_estimate(k.hvp, k.args, w0, STIFFNESS_POWER_ITERATIONS))
-        return (radius if np.isfinite(radius) else np.inf) * span / DOPRI5_STABILITY
+        dense = self.size <= DENSE_STIFFNESS_LIMIT or self.kernels.hvp is not network_hvp
+        k = self._bound_kernels()
+        if self._spectral_radius is None:
+            self._spectral_radius = _integrators.compiled_spectral_radius(k)
+        radius = self._spectral_radius(k.jac, k.hvp, k.args, w0, 0 if dense else STIFFNESS_POWER_ITERATIONS)
+        return (radius if math.isfinite(radius) else math.inf) * span / DOPRI5_STABILITY
 
     @staticmethod
     def _switching(requested, chosen):
@@ -363,7 +361,7 @@ class GradientFlow:
                 f"`w0` must have shape ({self.size},), one weight per parameter of the objective; got shape {w0.shape}. "
                 "For many initial conditions use solve_ensemble(W0) with W0 of shape (m, P)."
             )
-        if not np.all(np.isfinite(w0)):
+        if not _all_finite(w0):
             raise ValueError("`w0` must be finite; it has NaN or inf entries.")
         return np.ascontiguousarray(w0, dtype=np.float64)
 
@@ -385,6 +383,11 @@ def _as_numpy_vector(value, name):
         return np.asarray(_backend.to_numpy(value), dtype=np.float64)
     except (TypeError, ValueError):
         raise TypeError(f"`{name}` must be an array of real numbers; got {describe(value)}.") from None
+
+
+def _all_finite(w) -> bool:
+    """Whether the vector ``w`` is finite: one dot product (sub-microsecond), or element by element when it overflows."""
+    return math.isfinite(np.dot(w, w)) or bool(np.isfinite(w).all())
 
 
 def _lyapunov_note(times, loss, rtol, atol) -> str:
@@ -454,8 +457,8 @@ def _validate_t_eval(t_eval, t0, tf):
 def _validate_tolerances(rtol, atol):
     rtol = check_real("rtol", rtol, minimum=0.0, strict=True)
     atol = check_real("atol", atol, minimum=0.0, strict=True)
-    if rtol < 100 * np.finfo(float).eps:
-        raise ValueError(f"`rtol` must be at least {100 * np.finfo(float).eps:.1e} (100 machine epsilons); got {rtol}.")
+    if rtol < _SMALLEST_RTOL:
+        raise ValueError(f"`rtol` must be at least {_SMALLEST_RTOL:.1e} (100 machine epsilons); got {rtol}.")
     return rtol, atol
 
 

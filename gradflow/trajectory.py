@@ -23,6 +23,7 @@ import numpy as np
 
 from . import _backend, _threads
 from ._files import atomic_write
+from .objective import Objective
 
 __all__ = ["Trajectory", "STATUSES", "evaluate_path"]
 
@@ -158,8 +159,6 @@ def evaluate_path(obj, W: np.ndarray):
     to one thread: the products of a recorded path are small, and a BLAS that
     spreads them over busy cores runs many times slower than one thread.
     """
-    from .objective import Objective
-
     N = W.shape[0]
     objective = isinstance(obj, Objective)
     if N == 0:
