@@ -108,17 +108,18 @@ register_model(KernelFunction)(FunctionModel)
 @unbox(KernelFunction)
 def _unbox_kernel_function(typ, obj, c):
     function = cgutils.create_struct_proxy(typ)(c.context, c.builder)
-    failed = cgutils.alloca_once_value(c.builder, cgutils.false_bit)
+    ok = cgutils.alloca_once_value(c.builder, cgutils.true_bit)
     for member, attribute in (("c_addr", "c_address"), ("jit_addr", "jit_address")):
-        address = c.pyapi.object_getattr_string(obj, attribute)
-        with c.builder.if_else(cgutils.is_null(c.builder, address), likely=False) as (missing, present):
-            with missing:
-                c.builder.store(cgutils.true_bit, failed)
-            with present:
-                setattr(function, member, c.pyapi.long_as_voidptr(address))
-                c.pyapi.decref(address)
+        with c.builder.if_then(c.builder.load(ok)):
+            address = c.pyapi.object_getattr_string(obj, attribute)
+            with c.builder.if_else(cgutils.is_null(c.builder, address), likely=False) as (missing, present):
+                with missing:
+                    c.builder.store(cgutils.false_bit, ok)      # AttributeError is set
+                with present:
+                    setattr(function, member, c.pyapi.long_as_voidptr(address))
+                    c.pyapi.decref(address)
     function.py_addr = c.builder.ptrtoint(obj, c.context.get_value_type(numba.types.voidptr))
-    return NativeValue(function._getvalue(), is_error=c.builder.load(failed))
+    return NativeValue(function._getvalue(), is_error=c.builder.not_(c.builder.load(ok)))
 
 
 class _FunctionPointer(WrapperAddressProtocol):

@@ -84,3 +84,20 @@ def test_objectives_without_compiled_kernels_say_so():
     data = gf.Dataset(strict.asarray(np.asarray(data.X)), strict.asarray(np.asarray(data.y)))
     obj = gf.Objective(gf.models.FeatureRegression(gf.features.Legendre(4)), data)
     assert _kernels.compiled_kernels(obj) is None
+
+
+def test_bound_kernels_reach_compiled_loops_and_a_wrong_argument_raises():
+    # hessian_spectral_radius takes the kernels as typed pointers (_kernels.KernelFunction): exact through the
+    # Jacobian pointer, from below by power iteration through the HVP pointer
+    from gradflow import _integrators
+
+    obj = _objective("tanh", "square", True, 0.0)
+    w = obj.init(seed=4, scale=0.8)
+    bound = _kernels.bind(_kernels.compiled_kernels(obj))
+    radius = _integrators.compiled_spectral_radius(bound)
+    exact = np.max(np.abs(np.linalg.eigvalsh(obj.hessian(w))))
+    assert radius(bound.jac, bound.hvp, bound.args, w, 0) == pytest.approx(exact, rel=1e-10)
+    estimate = radius(bound.jac, bound.hvp, bound.args, w, 200)
+    assert estimate <= exact * (1 + 1e-12) and estimate == pytest.approx(exact, rel=1e-4)
+    with pytest.raises(AttributeError, match="c_address"):
+        radius(object(), bound.hvp, bound.args, w, 0)
