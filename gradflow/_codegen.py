@@ -19,7 +19,8 @@ The generated Python source is written to the cache directory (environment
 variable ``GRADFLOW_CACHE_DIR``, default ``~/.cache/gradflow``) as
 ``gradflow_kernels_<key>.py``, where ``key`` hashes the expression, atomically
 (a temporary file then :func:`os.replace`), and imported with :mod:`importlib`.
-Its functions are decorated ``@numba.njit(cache=True, fastmath=FASTMATH)`` (``value`` and ``grad`` also
+Its functions are decorated ``@numba.njit(cache=True, error_model="numpy", fastmath=FASTMATH)`` (IEEE
+arithmetic: a division by zero gives inf, never an exception; ``value`` and ``grad`` also
 ``inline="always"``, so that ``values`` and ``rhs`` hold their code), so numba keeps the
 machine code in ``__pycache__`` beside the source, and a later process that
 builds the same expression neither regenerates nor recompiles anything.
@@ -60,13 +61,16 @@ CACHE_DIR_ENV = "GRADFLOW_CACHE_DIR"
 #: Directory of generated kernels when ``GRADFLOW_CACHE_DIR`` is unset.
 DEFAULT_CACHE_DIR = os.path.join("~", ".cache", "gradflow")
 #: Bumped whenever the generated code changes, so that old cache files are never reused.
-CODEGEN_VERSION = "5"
+CODEGEN_VERSION = "6"
 #: File (and module) name prefix of generated kernels.
 MODULE_PREFIX = "gradflow_kernels_"
 #: Characters of the hexadecimal SHA-256 digest kept in the key.
 KEY_LENGTH = 32
 
-_DECORATOR = f"@numba.njit(cache=True, fastmath={{{', '.join(repr(f) for f in sorted(FASTMATH))}}})"
+# error_model="numpy": a division by zero or a log of 0 in the user's loss gives inf or NaN, which the integrators
+# report as a diverged run, instead of an exception raised from inside a compiled loop
+_DECORATOR = (f"@numba.njit(cache=True, error_model=\"numpy\", "
+              f"fastmath={{{', '.join(repr(f) for f in sorted(FASTMATH))}}})")
 # value and grad are also inlined into values and rhs: a call between compiled functions re-counts the
 # references of every array it passes, which doubles the cost of a small vector field (28 ns against 13 ns
 # per call of L = 1/2 (w1 w2 - 1)^2's).  The Hessian, whose cost dwarfs a call, is not inlined.

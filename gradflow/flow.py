@@ -285,7 +285,7 @@ class GradientFlow:
         k, entry = self._compiled(method)
         ts, ws, code, nfev, njev, accepted, rejected, *switch = entry(_COMPILED_CODES[method], k.rhs, k.jac, k.args, w0,
                                                                       t0, tf, requested, rtol, atol, max_steps)
-        switched_at = float(switch[0]) if switch and np.isfinite(switch[0]) else None
+        switched_at = float(switch[0]) if switch and math.isfinite(switch[0]) else None
         status = _STATUS_NAMES[int(code)]
         end = ts[-1] if ts.shape[0] else t0
         if code == _integrators.SUCCESS:
@@ -294,8 +294,8 @@ class GradientFlow:
             message = (f"the solution became non-finite after t = {end:g}: the weights diverge; "
                        "check the objective (scale of the data, weight decay) or the initial point")
         elif code == _integrators.STEP_UNDERFLOW:
-            message = (f"the step size fell below the resolution of t near t = {end:g}; "
-                       "loosen rtol/atol or try method='LSODA'")
+            message = (f"the step size fell below the resolution of t after t = {end:g}: the solution may blow up in "
+                       "finite time there; otherwise loosen rtol/atol or try method='LSODA'")
         else:
             message = f"stopped after max_steps = {max_steps} steps at t = {end:g}; raise max_steps or use a stiff method"
         info = {"nfev": int(nfev), "njev": int(njev), "accepted_steps": int(accepted), "rejected_steps": int(rejected)}
@@ -306,28 +306,71 @@ class GradientFlow:
         return ts, ws, status, message, info
 
     def _solve_scipy(self, method, w0, t0, tf, t_eval, rtol, atol, events):
-        nfev = {"grad": 0}
+        """``solve_ivp`` with ``method``, the exact Jacobian for the stiff methods, and a stop where the field is not
+        finite: there scipy's LSODA never returns (it shrinks its step forever), so the field raises
+        :class:`_NonFiniteField`, and the run is repeated up to the last step accepted before, which an event that
+        never fires records."""
+        evaluations = {"fun": 0, "reached": t0}
 
         def fun(t, w):
-            nfev["grad"] += 1
-            return _backend.to_numpy(self.rhs(t, w))
+            evaluations["fun"] += 1
+            value = _backend.to_numpy(self.rhs(t, w))
+            if not _all_finite(value):
+                raise _NonFiniteField
+            return value
+
+        def record_step(t, w):
+            evaluations["reached"] = t
+            return 1.0
 
         options = {}
         if method in _STIFF_SCIPY:
             if self.kernels is not None:
                 k = self.kernels
 
-                def jac(t, w):
+                def jacobian(t, w):
                     out = np.empty((self.size, self.size))
                     k.jac(t, np.ascontiguousarray(w, dtype=np.float64), out, k.args)
                     return out
             else:
-                def jac(t, w):
+                def jacobian(t, w):
                     return _backend.to_numpy(self.jacobian(t, w))
+
+            def jac(t, w):
+                out = jacobian(t, w)
+                if not np.isfinite(out).all():
+                    raise _NonFiniteField
+                return out
             options["jac"] = jac
-        with np.errstate(over="ignore", invalid="ignore"):
-            result = scipy.integrate.solve_ivp(fun, (t0, tf), w0, method=method, t_eval=t_eval, rtol=rtol,
-                                               atol=atol, events=events, **options)
+
+        def run(end, times):
+            with np.errstate(over="ignore", invalid="ignore"):
+                return scipy.integrate.solve_ivp(fun, (t0, end), w0, method=method, t_eval=times, rtol=rtol, atol=atol,
+                                                 events=(events or []) + [record_step], **options)
+
+        try:
+            result = run(tf, t_eval)
+        except _NonFiniteField:
+            result = None
+        if result is None:
+            # repeat the run up to the last accepted step, whose stages were finite
+            reached = evaluations["reached"]
+            requested = None if t_eval is None else t_eval[t_eval <= reached]
+            try:
+                result = run(reached, requested) if reached > t0 else None
+            except _NonFiniteField:
+                result = None
+            if result is None:                        # nothing beyond w0
+                times = np.array([t0]) if t_eval is None else t_eval[t_eval == t0]
+                path = np.repeat(w0[None, :], times.shape[0], axis=0)
+                t_events = None if events is None else [np.empty(0) for _ in events]
+            else:
+                times, path, t_events = result.t, result.y.T, (result.t_events[:-1] if events is not None else None)
+            message = (f"the vector field -grad L became non-finite after t = {reached:g}, where scipy {method} stopped: "
+                       "the weights diverge; check the objective (scale of the data, weight decay) or the initial point")
+            info = {"nfev": evaluations["fun"], "njev": 0 if result is None else int(result.njev),
+                    "nlu": 0 if result is None else int(result.nlu)}
+            return times, path, "diverged", message, info, t_events
         path = result.y.T
         times = result.t
         finite = np.all(np.isfinite(path), axis=1)
@@ -336,12 +379,15 @@ class GradientFlow:
             times, path = times[:last_good], path[:last_good]
             diverged = (not finite.all()) or "step size" in result.message
             status = "diverged" if diverged and not finite.all() else "failed"
-            message = f"scipy {method} stopped: {result.message}"
+            message = f"scipy {method} stopped near t = {times[-1] if times.shape[0] else t0:g}: {result.message}"
+            if path.shape[0] and "step size" in result.message:
+                message += (f" The largest |w_i| there is {np.max(np.abs(path[-1])):.3g}: if it is large, the solution "
+                            "blows up in finite time; otherwise loosen rtol/atol or use a stiff method.")
         else:
             status = "terminated" if result.status == 1 else "success"
             message = result.message
         info = {"nfev": int(result.nfev), "njev": int(result.njev), "nlu": int(result.nlu)}
-        return times, path, status, message, info, result.t_events
+        return times, path, status, message, info, (result.t_events[:-1] if events is not None else None)
 
     def _trajectory(self, times, path, status, message, method, info, rtol, atol, t_events, nfev=None,
                     check_lyapunov=True):
@@ -383,6 +429,10 @@ def _as_numpy_vector(value, name):
         return np.asarray(_backend.to_numpy(value), dtype=np.float64)
     except (TypeError, ValueError):
         raise TypeError(f"`{name}` must be an array of real numbers; got {describe(value)}.") from None
+
+
+class _NonFiniteField(ArithmeticError):
+    """The vector field (or its Jacobian) handed to scipy is not finite at the point asked for."""
 
 
 def _all_finite(w) -> bool:

@@ -307,12 +307,30 @@ class _BlowUp:
         return np.array([[-3 * w[0] ** 2]])
 
 
-@pytest.mark.parametrize("method", COMPILED)
+@pytest.mark.parametrize("method", COMPILED + SCIPY)
 def test_a_flow_that_blows_up_reports_it(method):
+    # scipy's LSODA never returns from a non-finite vector field: the field stops it
     traj = gf.GradientFlow(_BlowUp()).solve(np.array([1.0]), (0, 2), method=method)
     assert not traj.success and traj.status in ("diverged", "failed")
-    assert np.all(np.isfinite(traj.w)) and traj.t[-1] < 0.5 + 1e-5      # the true blow-up time is 1/2
+    assert np.all(np.isfinite(traj.w)) and 0.49 < traj.t[-1] < 0.5 + 1e-5      # the true blow-up time is 1/2
     assert "t =" in traj.message
+
+
+def test_a_scipy_run_stopped_by_a_non_finite_field_keeps_its_times_and_events():
+    flow = gf.GradientFlow(_BlowUp())
+    times = np.linspace(0, 2, 9)
+
+    def crossing(t, w):                  # w(t) = (1 - 2t)^(-1/2) crosses 2 at t = 3/8
+        return w[0] - 2.0
+
+    traj = flow.solve(np.array([1.0]), (0, 2), t_eval=times, method="LSODA", events=crossing, rtol=1e-10, atol=1e-12)
+    assert traj.status == "diverged" and "non-finite after t = " in traj.message
+    np.testing.assert_array_equal(traj.t, times[times < 0.5])
+    np.testing.assert_allclose(traj.w[:, 0], (1 - 2 * traj.t) ** -0.5, rtol=1e-7)
+    np.testing.assert_allclose(traj.t_events[0], [0.375], rtol=1e-7)
+    with np.errstate(over="ignore"):                                    # w^3 (and the loss, w^4) overflow at w0
+        at_start = flow.solve(np.array([np.sqrt(np.finfo(float).max)]), (0, 1), method="LSODA")
+    assert at_start.status == "diverged" and at_start.n_points == 1 and "after t = 0" in at_start.message
 
 
 class _UphillGradient:

@@ -467,3 +467,16 @@ def test_compiled_objective_refuses_weights_of_the_wrong_shape(hyperbola):
         compiled.hessian(np.zeros((2, 2)))
     with pytest.raises(ValueError, match=r"`weight_decay` must be >= 0"):
         compiled.with_weight_decay(-0.1)
+
+
+def test_a_singular_compiled_loss_gives_inf_and_a_diverged_flow_not_an_exception():
+    # the generated kernels use IEEE arithmetic (error_model="numpy"): 1/0 is inf, log(0) is -inf
+    compiled = gf.symbolic.from_expr((1 / W1 - W2) ** 2 + sp.log(W2 ** 2), [W1, W2]).compile()
+    assert compiled.value(np.array([0.0, 1.0])) == np.inf
+    assert compiled.value(np.array([1.0, 0.0])) == -np.inf
+    assert not np.all(np.isfinite(compiled.grad(np.array([0.0, 1.0]))))
+    flow = gf.GradientFlow(compiled)
+    for method in ("auto", "dopri5", "bdf", "exprb32", "LSODA"):
+        traj = flow.solve(np.array([0.0, 1.0]), (0, 1), method=method)
+        assert traj.status == "diverged" and "non-finite" in traj.message, method
+        np.testing.assert_array_equal(traj.w, [[0.0, 1.0]])
