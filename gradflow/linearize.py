@@ -587,8 +587,12 @@ def find_equilibrium(obj, w_guess, gtol=DEFAULT_GTOL, max_iter=DEFAULT_MAX_ITER)
             message = (f"stopped after max_iter = {max_iter} iterations with |grad L| = {gn:.3g} > gtol = {gtol:.3g}; "
                        "raise max_iter, loosen gtol, or start closer to an equilibrium")
             break
-        H = _symmetric_hessian(obj, w, xp)
-        lam, V = xp.linalg.eigh(H)
+        H = xp.asarray(obj.hessian(w), dtype=xp.float64)
+        if not bool(xp.all(xp.isfinite(H))):
+            message = (f"stopped after {iterations} iterations: the Hessian is not finite at the current point "
+                       f"(|grad L| = {gn:.3g}); start closer to an equilibrium")
+            break
+        lam, V = xp.linalg.eigh(0.5 * (H + H.mT))
         lam_np = _backend.to_numpy(lam)
         scale = float(np.max(np.abs(lam_np))) if P else 0.0
         cut = scale * P * _EPS
@@ -695,7 +699,7 @@ def linearize(obj_or_flow, w_star, tol=None, grad_tol=None) -> Linearization:
     xp = _namespace(obj)
     P = int(obj.size)
 
-    lam, V = xp.linalg.eigh(_symmetric_hessian(obj, w, xp))
+    lam, V = xp.linalg.eigh(_symmetric_hessian(obj, w, xp, "w_star"))
     mu = -_backend.to_numpy(lam)[::-1].copy()             # Jacobian eigenvalues, ascending
     vectors = xp.flip(V, axis=1)
     scale = float(np.max(np.abs(mu))) if P else 0.0
@@ -827,7 +831,7 @@ def degeneracy(obj, w_star, tol=None, probe_inputs=None, n_probe=DEFAULT_N_PROBE
     P = obj.size
     model = obj.model
 
-    lam, V = xp.linalg.eigh(_symmetric_hessian(obj, w, xp))
+    lam, V = xp.linalg.eigh(_symmetric_hessian(obj, w, xp, "w_star"))
     lam_np = _backend.to_numpy(lam)
     scale = float(np.max(np.abs(lam_np))) if P else 0.0
     if tol is None:
@@ -969,11 +973,11 @@ def spectrum(obj, w, k=DEFAULT_K, which="largest", method="auto", rtol=DEFAULT_L
 
     def matvec(v):
         count[0] += 1
-        return to_solver(obj.hvp(w, xp.reshape(_backend.as_array(v, xp), (P,))))
+        return to_solver(_finite_hvp(obj, w, xp.reshape(_backend.as_array(v, xp), (P,)), xp))
 
     def matmat(V):
         count[0] += V.shape[1]
-        return to_solver(obj.hvp(w, _backend.as_array(V, xp).T)).T
+        return to_solver(_finite_hvp(obj, w, _backend.as_array(V, xp).T, xp)).T
 
     operator = linalg.LinearOperator((P, P), matvec=matvec, matmat=matmat, dtype=np.float64)
     v0 = np.random.default_rng(seed).standard_normal(P)
@@ -1089,7 +1093,7 @@ def spectral_density(obj, w, n_probes=DEFAULT_SLQ_PROBES, steps=DEFAULT_LANCZOS_
 
     signs = np.random.default_rng(seed).integers(0, 2, size=(n_probes, P)) * 2.0 - 1.0
     start = _backend.as_array(signs / math.sqrt(P), xp)
-    alphas, betas, lengths, n_hvp = _block_lanczos(lambda V: obj.hvp(w, V), start, steps, xp)
+    alphas, betas, lengths, n_hvp = _block_lanczos(lambda V: _finite_hvp(obj, w, V, xp), start, steps, xp)
     nodes = np.zeros((n_probes, steps))
     weights = np.zeros((n_probes, steps))
     for i in range(n_probes):
@@ -1149,7 +1153,7 @@ def hessian_trace(obj, w, n_probes=DEFAULT_TRACE_PROBES, seed=DEFAULT_SEED, batc
     for begin in range(0, n_probes, batch_size):
         b = min(batch_size, n_probes - begin)
         Z = _backend.as_array(rng.integers(0, 2, size=(b, P)) * 2.0 - 1.0, xp)
-        HZ = obj.hvp(w, Z)
+        HZ = _finite_hvp(obj, w, Z, xp)
         samples.append(_backend.to_numpy(xp.sum(Z * HZ, axis=1)))
     samples = np.concatenate(samples)
     stderr = float(np.std(samples, ddof=1) / math.sqrt(n_probes)) if n_probes > 1 else float("nan")
@@ -1221,9 +1225,29 @@ def _norm(v, xp) -> float:
     return float(_backend.to_numpy(xp.sqrt(xp.sum(v * v))))
 
 
-def _symmetric_hessian(obj, w, xp):
+def _symmetric_hessian(obj, w, xp, name="w"):
+    """The symmetric part of the exact Hessian at ``w``; a ValueError naming ``name`` where it is not finite."""
     H = xp.asarray(obj.hessian(w), dtype=xp.float64)
+    _require_finite(H, w, xp, name, "Hessian")
     return 0.5 * (H + H.mT)
+
+
+def _finite_hvp(obj, w, V, xp, name="w"):
+    """``obj.hvp(w, V)``; a ValueError naming ``name`` where it is not finite."""
+    HV = obj.hvp(w, V)
+    _require_finite(HV, w, xp, name, "Hessian-vector product")
+    return HV
+
+
+def _require_finite(values, w, xp, name, what):
+    """An analysis of the Hessian at a point where it overflows or is undefined would return NaN everywhere."""
+    if not bool(xp.all(xp.isfinite(values))):
+        largest = float(_backend.to_numpy(xp.max(xp.abs(w)))) if w.shape[0] else 0.0
+        raise ValueError(
+            f"The {what} at `{name}` has non-finite entries (the largest |{name}_i| is {largest:.3g}): the loss "
+            f"overflows or is not twice differentiable there. Pass a point where L is finite, such as an "
+            "equilibrium found by gf.find_equilibrium."
+        )
 
 
 def _gap(zero_abs: np.ndarray, nonzero_abs: np.ndarray, tol: float) -> tuple:

@@ -631,3 +631,29 @@ def test_invariants_refuse_non_homogeneous_units_and_wrong_shapes():
         invariants(gf.models.DeepLinear([2, 3, 1]), np.zeros(8))
     with pytest.raises(TypeError, match="`model` must be a gradflow network"):
         invariants("relu", np.zeros(9))
+
+
+def test_an_analysis_where_the_hessian_overflows_says_so_instead_of_returning_nan():
+    obj = gf.Objective(gf.models.MLP([2, 5, 1], activation="tanh"), gf.Dataset(np.ones((3, 2)), np.ones(3)))
+    huge = np.full(obj.size, 1e160)                   # finite weights; the Hessian's products overflow
+    with np.errstate(over="ignore", invalid="ignore"):
+        assert not np.all(np.isfinite(obj.hessian(huge)))
+        for analysis, name in [(lambda: gf.linearize(obj, huge), "w_star"), (lambda: gf.degeneracy(obj, huge), "w_star"),
+                               (lambda: gf.spectrum(obj, huge, k=2), "w"),
+                               (lambda: gf.spectrum(obj, huge, k=2, method="lanczos"), "w"),
+                               (lambda: gf.spectral_density(obj, huge, n_probes=2, steps=3), "w"),
+                               (lambda: gf.hessian_trace(obj, huge, n_probes=4), "w")]:
+            with pytest.raises(ValueError, match=rf"at `{name}` has non-finite entries"):
+                analysis()
+        # at a finite point the same calls work
+        assert gf.spectrum(obj, np.full(obj.size, 0.3), k=2, method="lanczos").converged
+
+
+def test_find_equilibrium_stops_where_the_hessian_is_not_finite():
+    # L = w1^(3/2) + (w2 - 2)^2 / 2: at w1 = 0 the gradient is finite but d2L/dw1^2 = (3/4) w1^(-1/2) is not
+    w1, w2 = sp.symbols("w1 w2")
+    compiled = symbolic.from_expr(w1 ** sp.Rational(3, 2) + (w2 - 2) ** 2 / 2, [w1, w2]).compile()
+    eq = gf.find_equilibrium(compiled, [0.0, 1.0])
+    assert not eq.converged and eq.iterations == 0 and "Hessian is not finite" in eq.message
+    regular = gf.find_equilibrium(compiled, [1.0, 1.0])           # from a regular point Newton makes progress
+    assert regular.iterations > 0 and regular.grad_norm < regular.grad_norms[0]
