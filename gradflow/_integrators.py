@@ -512,6 +512,7 @@ def hessian_norm_estimate(hvp, args, w, iterations):
 def compiled_spectral_radius(kernels):
     """The compiled entry point of :func:`hessian_spectral_radius` for bound ``kernels``."""
     i64, vector = numba.types.int64, numba.types.float64[::1]
+    # specialize() closes a driver to new signatures, so the callee is compiled before its caller
     specialize(hessian_norm_estimate, (kernels.types.hvp, kernels.types.args, vector, i64))
     types = kernels.types
     return specialize(hessian_spectral_radius, (types.jac, types.hvp, types.args, vector, i64))

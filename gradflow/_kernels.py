@@ -42,7 +42,9 @@ from .models import Network
 
 __all__ = ["Kernels", "BoundKernels", "compiled_kernels", "network_args", "kernel_types", "bind", "specialize"]
 
-#: The kernels of one objective and the ``args`` to pass them.
+#: The kernels of one objective and the ``args`` to pass them.  Kernels must not raise: compiled loops call them
+#: in parallel (``prange``), where an exception is lost, so they are compiled with ``error_model="numpy"`` (a
+#: division by zero gives inf or NaN, which the loops report).
 Kernels = collections.namedtuple("Kernels", "value grad hvp rhs jac args")
 
 _LINEAR, _RELU, _TANH, _POLY = 0, 1, 2, 3
@@ -77,7 +79,7 @@ _KERNEL_NAMES = ("value", "grad", "hvp", "rhs", "jac")
 
 
 def kernel_types(kernels: Kernels) -> KernelTypes:
-    """The numba types of ``kernels``: ``args`` and each kernel as a ``FunctionType`` of its fixed signature."""
+    """The numba types of ``kernels``: ``args`` and each kernel as a :class:`KernelFunction` of its fixed signature."""
     f64, vector, matrix = numba.types.float64, numba.types.float64[::1], numba.types.float64[:, ::1]
     args = numba.typeof(kernels.args)
     signatures = {
@@ -119,7 +121,9 @@ def _unbox_kernel_function(typ, obj, c):
                     setattr(function, member, c.pyapi.long_as_voidptr(address))
                     c.pyapi.decref(address)
     function.py_addr = c.builder.ptrtoint(obj, c.context.get_value_type(numba.types.voidptr))
-    return NativeValue(function._getvalue(), is_error=c.builder.not_(c.builder.load(ok)))
+    # a missing attribute, or one that is not an integer (PyLong_AsVoidPtr sets the error)
+    failed = c.builder.or_(c.builder.not_(c.builder.load(ok)), cgutils.is_not_null(c.builder, c.pyapi.err_occurred()))
+    return NativeValue(function._getvalue(), is_error=failed)
 
 
 class _FunctionPointer(WrapperAddressProtocol):
@@ -237,31 +241,31 @@ _HEAD = 3
 INPUT_ROWS_RATIO = 2
 
 
-@numba.njit(cache=True, inline="always")
+@numba.njit(cache=True, error_model="numpy", inline="always")
 def _width(layout, l):
     """:math:`N_l`, the width of layer ``l`` (0 the inputs)."""
     return layout[_HEAD + l]
 
 
-@numba.njit(cache=True, inline="always")
+@numba.njit(cache=True, error_model="numpy", inline="always")
 def _weight_offset(layout, l):
     """Where :math:`W_l` (row-major, ``N_l x N_{l-1}``) starts in the flat weights, ``l >= 1``."""
     return layout[_HEAD + layout[0] + l]
 
 
-@numba.njit(cache=True, inline="always")
+@numba.njit(cache=True, error_model="numpy", inline="always")
 def _bias_offset(layout, l):
     """Where :math:`b_l` starts in the flat weights, or -1 without biases, ``l >= 1``."""
     return layout[_HEAD + 2 * layout[0] + l]
 
 
-@numba.njit(cache=True, inline="always")
+@numba.njit(cache=True, error_model="numpy", inline="always")
 def _row(layout, l):
     """The first buffer row of layer ``l >= 1``; ``l = L + 1`` gives the buffers' height."""
     return layout[_HEAD + 3 * layout[0] + 1 + l]
 
 
-@numba.njit(cache=True, inline="always")
+@numba.njit(cache=True, error_model="numpy", inline="always")
 def _layer_output(A, Z, XT, layout, l):
     """Layer ``l``'s activations as ``(array, first row)``: the inputs for ``l = 0``; the pre-activations
     where the layer is linear (the output layer, every layer of a linear net), which has no Z of its own."""
@@ -272,20 +276,20 @@ def _layer_output(A, Z, XT, layout, l):
     return Z, _row(layout, l)
 
 
-@numba.njit(cache=True, inline="always")
+@numba.njit(cache=True, error_model="numpy", inline="always")
 def _by_input_rows(X):
     """Whether the input layer loops over features (see :data:`INPUT_ROWS_RATIO`)."""
     return X.shape[1] >= INPUT_ROWS_RATIO * X.shape[0]
 
 
-@numba.njit(cache=True, inline="always")
+@numba.njit(cache=True, error_model="numpy", inline="always")
 def _buffers(X, layout, count):
     """``count`` work buffers ``(total units, n)`` from one allocation (integer indexing: no reshape)."""
     return np.empty((count, _row(layout, layout[0] + 1), X.shape[0]))
 
 
 # ---------------------------------------------------------------- activations
-@numba.njit(cache=True, inline="always")
+@numba.njit(cache=True, error_model="numpy", inline="always")
 def _horner(coeffs, z, order):
     """The ``order``-th derivative of the polynomial with ascending ``coeffs`` at ``z``."""
     result = 0.0
@@ -297,7 +301,7 @@ def _horner(coeffs, z, order):
     return result
 
 
-@numba.njit(cache=True, inline="always")
+@numba.njit(cache=True, error_model="numpy", inline="always")
 def _activation(code, params, z, order):
     """The ``order``-th derivative (0, 1, 2) of the activation ``code`` at ``z``; ``params[1:]`` a polynomial's."""
     if code == _LINEAR:
@@ -320,7 +324,7 @@ def _activation(code, params, z, order):
 # Every function below is inlined into the public kernels (one reference count per array per call) and
 # indexes rows through 1-D slices, whose indices numba knows to be non-negative, so that LLVM vectorizes
 # the inner loops; views, reshapes and slice assignments would cost more than the arithmetic here.
-@numba.njit(cache=True, fastmath=FASTMATH, inline="always")
+@numba.njit(cache=True, error_model="numpy", fastmath=FASTMATH, inline="always")
 def _affine(w, X, layout, l, src, s0, dst, d0, with_bias, accumulate):
     """``dst[d0 + j, :] (+)= sum_q W_l[j, q] src[s0 + q, :] (+ b_l[j])``: layer ``l``'s affine map on every sample.
 
@@ -356,7 +360,7 @@ def _affine(w, X, layout, l, src, s0, dst, d0, with_bias, accumulate):
                 out[i] += weight * z[i]
 
 
-@numba.njit(cache=True, fastmath=FASTMATH, inline="always")
+@numba.njit(cache=True, error_model="numpy", fastmath=FASTMATH, inline="always")
 def _weight_gradient(X, layout, l, G, g0, src, s0, out, with_bias):
     """``out[W_l] += G^T src`` (and ``out[b_l] += sum_i G``): layer ``l``'s weight gradient from the sensitivities
     ``G[g0 + j, :]`` of its units and its inputs ``src[s0 + q, :]``."""
@@ -388,7 +392,7 @@ def _weight_gradient(X, layout, l, G, g0, src, s0, out, with_bias):
             out[wo + j * n_in + q] += s
 
 
-@numba.njit(cache=True, fastmath=FASTMATH, inline="always")
+@numba.njit(cache=True, error_model="numpy", fastmath=FASTMATH, inline="always")
 def _transpose_product(w, X, layout, l, G, g0, dst, d0, accumulate):
     """``dst[d0 + q, :] (+)= sum_j W_l[j, q] G[g0 + j, :]``: sensitivities carried back through layer ``l``'s weights."""
     n, n_in, n_out = X.shape[0], _width(layout, l - 1), _width(layout, l)
@@ -406,7 +410,7 @@ def _transpose_product(w, X, layout, l, G, g0, dst, d0, accumulate):
 
 
 # ----------------------------------------------------------------- the passes
-@numba.njit(cache=True, fastmath=FASTMATH, inline="always")
+@numba.njit(cache=True, error_model="numpy", fastmath=FASTMATH, inline="always")
 def _forward(w, X, XT, params, layout, A, Z):
     """Fill the pre-activations ``A`` and, for nonlinear hidden layers, the activations ``Z``."""
     n, n_layers, code = X.shape[0], layout[0], layout[1]
@@ -420,7 +424,7 @@ def _forward(w, X, XT, params, layout, A, Z):
                     Z[j, i] = _activation(code, params, A[j, i], 0)
 
 
-@numba.njit(cache=True, fastmath=FASTMATH, inline="always")
+@numba.njit(cache=True, error_model="numpy", fastmath=FASTMATH, inline="always")
 def _logsumexp(A, r, k, i):
     """:math:`\\log\\sum_c e^{F_c}` of sample ``i``'s outputs ``A[r:r+k, i]``."""
     shift = A[r, i]
@@ -432,7 +436,7 @@ def _logsumexp(A, r, k, i):
     return shift + np.log(total)
 
 
-@numba.njit(cache=True, fastmath=FASTMATH, inline="always")
+@numba.njit(cache=True, error_model="numpy", fastmath=FASTMATH, inline="always")
 def _loss_and_output_gradient(X, TT, layout, A, G):
     """The data loss; fills ``G`` at the output layer with dL/dF."""
     n, last, loss = X.shape[0], layout[0], layout[2]
@@ -463,7 +467,7 @@ def _loss_and_output_gradient(X, TT, layout, A, G):
     return value * inv_n
 
 
-@numba.njit(cache=True, fastmath=FASTMATH, inline="always")
+@numba.njit(cache=True, error_model="numpy", fastmath=FASTMATH, inline="always")
 def _output_curvature(X, TT, layout, A, RA, RG):
     """Fill ``RG`` at the output layer with (d²L/dF²)[R F]."""
     n, last, loss = X.shape[0], layout[0], layout[2]
@@ -489,7 +493,7 @@ def _output_curvature(X, TT, layout, A, RA, RG):
                 RG[r + c, i] = (p * RA[r + c, i] - p * pr) * inv_n
 
 
-@numba.njit(cache=True, fastmath=FASTMATH, inline="always")
+@numba.njit(cache=True, error_model="numpy", fastmath=FASTMATH, inline="always")
 def _backward(w, X, XT, params, layout, A, Z, G, out):
     """Backpropagate ``G`` (output layer filled) into the data gradient ``out``; fills G at every layer."""
     n, code = X.shape[0], layout[1]
@@ -509,7 +513,7 @@ def _backward(w, X, XT, params, layout, A, Z, G, out):
                         G[q, i] *= _activation(code, params, A[q, i], 1)
 
 
-@numba.njit(cache=True, fastmath=FASTMATH, inline="always")
+@numba.njit(cache=True, error_model="numpy", fastmath=FASTMATH, inline="always")
 def _hvp_given_forward(w, v, X, XT, TT, params, layout, A, Z, G, RA, RZ, RG, B, out):
     """Hessian-vector product (R-operator) once the forward pass and ``G`` at every layer are known; ``B`` scratch."""
     n, n_layers, code, gamma = X.shape[0], layout[0], layout[1], params[0]
@@ -549,7 +553,7 @@ def _hvp_given_forward(w, v, X, XT, TT, params, layout, A, Z, G, RA, RZ, RG, B, 
                                     + B[q, i] * _activation(code, params, a, 2) * RA[q, i])
 
 
-@numba.njit(cache=True, fastmath=FASTMATH, inline="always")
+@numba.njit(cache=True, error_model="numpy", fastmath=FASTMATH, inline="always")
 def _decay(w, gamma):
     s = 0.0
     for p in range(w.shape[0]):
@@ -558,7 +562,7 @@ def _decay(w, gamma):
 
 
 # ------------------------------------------------------------ public kernels
-@numba.njit(cache=True, fastmath=FASTMATH)
+@numba.njit(cache=True, error_model="numpy", fastmath=FASTMATH)
 def network_value(w, args):
     """:math:`L(w)`."""
     X, XT, TT, params, layout = args
@@ -567,7 +571,7 @@ def network_value(w, args):
     return _loss_and_output_gradient(X, TT, layout, work[0], work[2]) + _decay(w, params[0])
 
 
-@numba.njit(cache=True, fastmath=FASTMATH, inline="always")  # inlined into network_rhs: no second call
+@numba.njit(cache=True, error_model="numpy", fastmath=FASTMATH, inline="always")  # inlined into network_rhs: no second call
 def network_grad(w, out, args):
     """``out[:] =`` :math:`\\nabla L(w)`."""
     X, XT, TT, params, layout = args
@@ -582,7 +586,7 @@ def network_grad(w, out, args):
             out[p] += gamma * w[p]
 
 
-@numba.njit(cache=True, fastmath=FASTMATH)
+@numba.njit(cache=True, error_model="numpy", fastmath=FASTMATH)
 def network_hvp(w, v, out, args):
     """``out[:] =`` :math:`\\nabla^2 L(w)\\,v`."""
     X, XT, TT, params, layout = args
@@ -595,7 +599,7 @@ def network_hvp(w, v, out, args):
     _hvp_given_forward(w, v, X, XT, TT, params, layout, A, Z, G, work[3], work[4], work[5], work[6], out)
 
 
-@numba.njit(cache=True, fastmath=FASTMATH)
+@numba.njit(cache=True, error_model="numpy", fastmath=FASTMATH)
 def network_rhs(t, w, out, args):
     """The flow's vector field, ``out[:] =`` :math:`-\\nabla L(w)`."""
     network_grad(w, out, args)
@@ -603,7 +607,7 @@ def network_rhs(t, w, out, args):
         out[p] = -out[p]
 
 
-@numba.njit(cache=True, fastmath=FASTMATH)
+@numba.njit(cache=True, error_model="numpy", fastmath=FASTMATH)
 def network_jac(t, w, out, args):
     """The flow's Jacobian, ``out[:, :] =`` :math:`-\\nabla^2 L(w)`, one R-operator pass per column."""
     X, XT, TT, params, layout = args

@@ -307,15 +307,18 @@ class GradientFlow:
 
     def _solve_scipy(self, method, w0, t0, tf, t_eval, rtol, atol, events):
         """``solve_ivp`` with ``method``, the exact Jacobian for the stiff methods, and a stop where the field is not
-        finite: there scipy's LSODA never returns (it shrinks its step forever), so the field raises
-        :class:`_NonFiniteField`, and the run is repeated up to the last step accepted before, which an event that
-        never fires records."""
+        finite.  The explicit methods reject a step with a non-finite stage and retry a smaller one, but scipy's
+        LSODA never returns from a non-finite field (it shrinks its step forever), and Radau and BDF cannot
+        factor a non-finite Jacobian: there the field (LSODA) or the Jacobian (all three, evaluated at accepted
+        points) raises :class:`_NonFiniteField`, and the run is repeated up to the last step accepted before,
+        which an event that never fires records."""
         evaluations = {"fun": 0, "reached": t0}
+        stop_on_non_finite = method == "LSODA"
 
         def fun(t, w):
             evaluations["fun"] += 1
             value = _backend.to_numpy(self.rhs(t, w))
-            if not _all_finite(value):
+            if stop_on_non_finite and not _all_finite(value):
                 raise _NonFiniteField
             return value
 
@@ -357,17 +360,19 @@ class GradientFlow:
             reached = evaluations["reached"]
             requested = None if t_eval is None else t_eval[t_eval <= reached]
             try:
-                result = run(reached, requested) if reached > t0 else None
+                rerun = reached > t0 and (requested is None or requested.shape[0] > 0)
+                result = run(reached, requested) if rerun else None
             except _NonFiniteField:
                 result = None
-            if result is None:                        # nothing beyond w0
+            if result is None:                        # no re-run: w0 at most
                 times = np.array([t0]) if t_eval is None else t_eval[t_eval == t0]
                 path = np.repeat(w0[None, :], times.shape[0], axis=0)
                 t_events = None if events is None else [np.empty(0) for _ in events]
             else:
                 times, path, t_events = result.t, result.y.T, (result.t_events[:-1] if events is not None else None)
-            message = (f"the vector field -grad L became non-finite after t = {reached:g}, where scipy {method} stopped: "
-                       "the weights diverge; check the objective (scale of the data, weight decay) or the initial point")
+            message = (f"the vector field -grad L or its Jacobian became non-finite after t = {reached:g}, where scipy "
+                       f"{method} stopped: the weights diverge; check the objective (scale of the data, weight decay) "
+                       "or the initial point")
             info = {"nfev": evaluations["fun"], "njev": 0 if result is None else int(result.njev),
                     "nlu": 0 if result is None else int(result.nlu)}
             return times, path, "diverged", message, info, t_events

@@ -316,6 +316,29 @@ def test_a_flow_that_blows_up_reports_it(method):
     assert "t =" in traj.message
 
 
+class _SteepValley:
+    """L = cosh(a w) / a^2: the flow w' = -sinh(a w) / a decays to 0, but a too long trial step overflows sinh."""
+
+    size = 1
+    a = 100.0
+
+    def value(self, w):
+        return np.cosh(self.a * np.asarray(w)[..., 0]) / self.a ** 2
+
+    def grad(self, w):
+        return np.sinh(self.a * np.asarray(w)) / self.a
+
+    def hessian(self, w):
+        return np.array([[np.cosh(self.a * w[0])]])
+
+
+@pytest.mark.parametrize("method", ["RK45", "DOP853"])
+def test_an_explicit_scipy_method_retries_a_step_whose_trial_point_overflows(method):
+    with np.errstate(over="ignore"):
+        traj = gf.GradientFlow(_SteepValley()).solve(np.array([1.0]), (0, 10), method=method)
+    assert traj.status == "success" and abs(traj.final[0]) < 0.1
+
+
 def test_a_scipy_run_stopped_by_a_non_finite_field_keeps_its_times_and_events():
     flow = gf.GradientFlow(_BlowUp())
     times = np.linspace(0, 2, 9)
@@ -328,6 +351,8 @@ def test_a_scipy_run_stopped_by_a_non_finite_field_keeps_its_times_and_events():
     np.testing.assert_array_equal(traj.t, times[times < 0.5])
     np.testing.assert_allclose(traj.w[:, 0], (1 - 2 * traj.t) ** -0.5, rtol=1e-7)
     np.testing.assert_allclose(traj.t_events[0], [0.375], rtol=1e-7)
+    late = flow.solve(np.array([1.0]), (0, 2), t_eval=[0.6, 1.0], method="LSODA")     # every time after the blow-up
+    assert late.status == "diverged" and late.w.shape == (0, 1) and late.t.shape == (0,)
     with np.errstate(over="ignore"):                                    # w^3 (and the loss, w^4) overflow at w0
         at_start = flow.solve(np.array([np.sqrt(np.finfo(float).max)]), (0, 1), method="LSODA")
     assert at_start.status == "diverged" and at_start.n_points == 1 and "after t = 0" in at_start.message

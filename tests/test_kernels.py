@@ -101,3 +101,9 @@ def test_bound_kernels_reach_compiled_loops_and_a_wrong_argument_raises():
     assert estimate <= exact * (1 + 1e-12) and estimate == pytest.approx(exact, rel=1e-4)
     with pytest.raises(AttributeError, match="c_address"):
         radius(object(), bound.hvp, bound.args, w, 0)
+
+    class NotAnAddress:
+        c_address, jit_address = "0x10", 0
+
+    with pytest.raises(TypeError):
+        radius(NotAnAddress(), bound.hvp, bound.args, w, 0)
