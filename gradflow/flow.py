@@ -312,7 +312,7 @@ class GradientFlow:
         factor a non-finite Jacobian: there the field (LSODA) or the Jacobian (all three, evaluated at accepted
         points) raises :class:`_NonFiniteField`, and the run is repeated up to the last step accepted before,
         which an event that never fires records."""
-        evaluations = {"fun": 0, "reached": t0}
+        evaluations = {"fun": 0, "reached": t0, "state": w0}
         stop_on_non_finite = method == "LSODA"
 
         def fun(t, w):
@@ -323,7 +323,7 @@ class GradientFlow:
             return value
 
         def record_step(t, w):
-            evaluations["reached"] = t
+            evaluations["reached"], evaluations["state"] = t, np.array(w)      # solvers may reuse their array
             return 1.0
 
         options = {}
@@ -382,12 +382,20 @@ class GradientFlow:
         if result.status == -1 or not finite.all():
             last_good = int(np.argmin(finite)) if not finite.all() else path.shape[0]
             times, path = times[:last_good], path[:last_good]
-            diverged = (not finite.all()) or "step size" in result.message
-            status = "diverged" if diverged and not finite.all() else "failed"
-            message = f"scipy {method} stopped near t = {times[-1] if times.shape[0] else t0:g}: {result.message}"
-            if path.shape[0] and "step size" in result.message:
-                message += (f" The largest |w_i| there is {np.max(np.abs(path[-1])):.3g}: if it is large, the solution "
-                            "blows up in finite time; otherwise loosen rtol/atol or use a stiff method.")
+            reached, state = evaluations["reached"], np.asarray(evaluations["state"], dtype=np.float64)
+            with np.errstate(over="ignore", invalid="ignore"):
+                field_finite = _all_finite(_backend.to_numpy(self.rhs(reached, state)))
+            if not finite.all() or not field_finite:
+                status = "diverged"
+                message = (f"the vector field -grad L became non-finite after t = {reached:g}, where scipy {method} "
+                           f"stopped ({result.message}): the weights diverge; check the objective (scale of the data, "
+                           "weight decay) or the initial point")
+            else:
+                status = "failed"
+                message = f"scipy {method} stopped after t = {reached:g}: {result.message}"
+                if "step size" in result.message:
+                    message += (f" The largest |w_i| there is {np.max(np.abs(state)):.3g}: if it is large, the "
+                                "solution blows up in finite time; otherwise loosen rtol/atol or use a stiff method.")
         else:
             status = "terminated" if result.status == 1 else "success"
             message = result.message

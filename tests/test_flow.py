@@ -1,5 +1,7 @@
 """The gradient-flow ODE: every method against expm on linear flows, orders of convergence, scipy step by step."""
 
+import re
+
 import numba
 import numpy as np
 import pytest
@@ -337,6 +339,19 @@ def test_an_explicit_scipy_method_retries_a_step_whose_trial_point_overflows(met
     with np.errstate(over="ignore"):
         traj = gf.GradientFlow(_SteepValley()).solve(np.array([1.0]), (0, 10), method=method)
     assert traj.status == "success" and abs(traj.final[0]) < 0.1
+
+
+@pytest.mark.parametrize("method", ["RK45", "DOP853"])
+def test_an_explicit_scipy_method_says_whether_the_field_or_the_step_size_stopped_it(method):
+    # w0 = sqrt(max float): the field w^3 overflows at the start, so no step is possible: diverged
+    with np.errstate(over="ignore"):
+        start = gf.GradientFlow(_BlowUp()).solve(np.array([np.sqrt(np.finfo(float).max)]), (0, 1), method=method)
+    assert start.status == "diverged" and "non-finite after t = 0" in start.message
+    # the blow-up at t = 1/2: the field stays finite at the last accepted step, so the step size gave out
+    late = gf.GradientFlow(_BlowUp()).solve(np.array([1.0]), (0, 2), t_eval=[0.25, 1.0], method=method)
+    assert late.status == "failed" and "blows up" in late.message
+    assert float(re.search(r"after t = ([0-9.e+-]+)", late.message).group(1)) == pytest.approx(0.5, abs=1e-3)
+    np.testing.assert_array_equal(late.t, [0.25])
 
 
 def test_a_scipy_run_stopped_by_a_non_finite_field_keeps_its_times_and_events():
