@@ -18,6 +18,7 @@ import dataclasses
 import json
 import os
 import pathlib
+import zipfile
 
 import numpy as np
 
@@ -119,6 +120,8 @@ class Trajectory:
         Returns the path written (``.npz`` is appended when missing).
         """
         path = pathlib.Path(os.fspath(path))
+        if path.is_dir():
+            raise ValueError(f"`path` {str(path)!r} is a folder; pass a file name in it, e.g. {str(path / 'run.npz')!r}.")
         if path.suffix != ".npz":
             path = path.with_name(path.name + ".npz")
         arrays = {"t": self.t, "w": self.w, "loss": self.loss}
@@ -139,7 +142,17 @@ class Trajectory:
         path = pathlib.Path(os.fspath(path))
         if not path.exists() and path.with_name(path.name + ".npz").exists():
             path = path.with_name(path.name + ".npz")
-        with np.load(path, allow_pickle=False) as data:
+        try:
+            archive = np.load(path, allow_pickle=False)
+        except (ValueError, OSError, zipfile.BadZipFile) as exc:
+            if isinstance(exc, FileNotFoundError):
+                raise
+            raise ValueError(f"`path` {str(path)!r} is not a gradflow trajectory (not an .npz archive); write one "
+                             "with Trajectory.save.") from None
+        if not isinstance(archive, np.lib.npyio.NpzFile):
+            raise ValueError(f"`path` {str(path)!r} is not a gradflow trajectory (a single .npy array, not an .npz "
+                             "archive); write one with Trajectory.save.")
+        with archive as data:
             if "__meta__" not in data.files:
                 raise ValueError(f"`path` {str(path)!r} is not a gradflow trajectory (no metadata); write one with Trajectory.save.")
             meta = json.loads(data["__meta__"].tobytes().decode())

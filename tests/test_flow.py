@@ -463,6 +463,21 @@ def test_trajectory_round_trips_through_disk(tmp_path, two_parameter):
     assert (back.status, back.message, back.method, back.nfev) == (traj.status, traj.message, traj.method, traj.nfev)
 
 
+def test_saving_to_a_folder_and_loading_what_is_not_a_trajectory_say_so(tmp_path, two_parameter):
+    traj = gf.GradientFlow(two_parameter).solve(np.array([0.1, 0.2]), (0, 1))
+    with pytest.raises(ValueError, match="is a folder"):
+        traj.save(tmp_path)
+    assert list(tmp_path.iterdir()) == [] and not (tmp_path.parent / (tmp_path.name + ".npz")).exists()
+    (tmp_path / "junk.npz").write_bytes(b"not an archive")
+    np.save(tmp_path / "array.npy", np.ones(3))
+    np.savez(tmp_path / "other.npz", x=np.ones(3))
+    for name in ("junk.npz", "array.npy", "other.npz"):
+        with pytest.raises(ValueError, match="is not a gradflow trajectory"):
+            Trajectory.load(tmp_path / name)
+    with pytest.raises(FileNotFoundError):
+        Trajectory.load(tmp_path / "missing.npz")
+
+
 def test_an_interrupted_save_leaves_no_file(tmp_path, monkeypatch, two_parameter):
     traj = gf.GradientFlow(two_parameter).solve(np.array([0.1, 0.2]), (0, 1))
     traj.save(tmp_path / "run.npz")
