@@ -49,6 +49,8 @@ EXPLICIT_STEP_LIMIT = 300
 DENSE_STIFFNESS_LIMIT = 32
 #: Power iterations (Hessian-vector products) with which "auto" estimates :math:`\rho(\nabla^2 L(w_0))`.
 STIFFNESS_POWER_ITERATIONS = 30
+#: Rows of an ensemble's W0 at which "auto" judges stiffness (evenly spread; 'bdf' only when every one is stiff).
+ENSEMBLE_STIFFNESS_SAMPLES = 8
 #: Stability limit :math:`h\rho` of Dormand-Prince 5(4) on the negative real axis.
 DOPRI5_STABILITY = 3.3
 #: Number of output times of :meth:`GradientFlow.solve_ensemble` when ``t_eval`` is not given.
@@ -101,7 +103,8 @@ class GradientFlow:
     METHODS = {
         "auto": "the fastest suitable method: with compiled kernels 'bdf', or 'dopri5' when the flow is not stiff "
                 "over t_span (rho(Hessian at w0) * (tf - t0) / 3.3 < EXPLICIT_STEP_LIMIT), handing over to 'bdf' "
-                "where it turns stiff (method 'dopri5+bdf'); otherwise 'LSODA' with the exact Jacobian (or 'RK45' "
+                "where it turns stiff (method 'dopri5+bdf'; an ensemble gets 'bdf' only when 8 rows spread over W0 are "
+                "all stiff); otherwise 'LSODA' with the exact Jacobian (or 'RK45' "
                 "beyond a few hundred parameters)",
         **_COMPILED_METHODS,
         **_SCIPY_METHODS,
@@ -174,7 +177,7 @@ class GradientFlow:
         rtol, atol = _validate_tolerances(rtol, atol)
         events = _validate_events(events)
         max_steps = check_int("max_steps", max_steps, minimum=1)
-        chosen = self._resolve_method(method, events is not None, w0, tf - t0)
+        chosen = self._resolve_method(method, events is not None, (w0,), tf - t0)
         if chosen in _COMPILED_METHODS:
             times, path, status, message, info = self._solve_compiled(self._switching(method, chosen), w0, t0, tf,
                                                                       t_eval, rtol, atol, max_steps)
@@ -190,7 +193,10 @@ class GradientFlow:
 
         With compiled kernels the ``m`` runs are integrated in parallel on all
         cores (numba ``prange``), each with its own adaptive steps; otherwise
-        one after the other.  ``t_eval`` defaults to
+        one after the other.  With ``method="auto"`` the stiffness is judged at
+        ``ENSEMBLE_STIFFNESS_SAMPLES`` rows spread over ``W0``: 'bdf' when all
+        are stiff, otherwise 'dopri5' with each run handing over to 'bdf' where
+        it turns stiff.  ``t_eval`` defaults to
         ``DEFAULT_ENSEMBLE_POINTS`` evenly spaced times.  The trajectory's ``w``
         has shape ``(n_points, m, P)`` and its ``status`` is the worst of the
         runs (``info["status"]`` lists each).
@@ -202,7 +208,10 @@ class GradientFlow:
         t_eval = _validate_t_eval(t_eval, t0, tf)
         rtol, atol = _validate_tolerances(rtol, atol)
         max_steps = check_int("max_steps", max_steps, minimum=1)
-        chosen = self._resolve_method(method, False, W0[0], tf - t0)
+        # "auto" judges stiffness at up to ENSEMBLE_STIFFNESS_SAMPLES rows spread over W0: 'bdf' only when all are stiff,
+        # since the rows of 'dopri5+bdf' that start stiff hand over within a few steps
+        samples = W0[np.unique(np.linspace(0, W0.shape[0] - 1, ENSEMBLE_STIFFNESS_SAMPLES).astype(int))]
+        chosen = self._resolve_method(method, False, samples, tf - t0)
         m = W0.shape[0]
         switched = np.full(m, np.nan)
         if chosen in _COMPILED_METHODS:
@@ -241,7 +250,7 @@ class GradientFlow:
                                 nfev=total_nfev, check_lyapunov=True)
 
     # ------------------------------------------------------------- internals
-    def _resolve_method(self, method, has_events, w0, span):
+    def _resolve_method(self, method, has_events, starts, span):
         if not isinstance(method, str) or method not in self.METHODS:
             raise (TypeError if not isinstance(method, str) else ValueError)(
                 f"`method` must be one of {', '.join(repr(m) for m in self.METHODS)}; got {describe(method)}."
@@ -250,7 +259,8 @@ class GradientFlow:
             if has_events:
                 return "LSODA" if self.size <= DENSE_JACOBIAN_LIMIT else "RK45"
             if self.kernels is not None:
-                return "bdf" if self._explicit_steps(w0, span) >= EXPLICIT_STEP_LIMIT else "dopri5"
+                stiff = all(self._explicit_steps(w0, span) >= EXPLICIT_STEP_LIMIT for w0 in starts)
+                return "bdf" if stiff else "dopri5"
             return "LSODA" if self.size <= DENSE_JACOBIAN_LIMIT else "RK45"
         if method in _COMPILED_METHODS:
             if self.kernels is None:

@@ -208,6 +208,19 @@ def test_an_ensemble_hands_over_run_by_run(sharpening_valley):
     assert short.method == "dopri5" and "switched_to_bdf_at" not in short.info
 
 
+def test_auto_picks_bdf_for_an_ensemble_only_when_every_sampled_row_starts_stiff(sharpening_valley):
+    flow, times = sharpening_valley, np.linspace(0.0, 100.0, 6)
+    stiff, mild = np.array([1.0, 0.1]), np.array([0.0, 1e-3])          # rho(H) about 10^4 and 1
+    assert flow._explicit_steps(stiff, 100.0) >= flow_module.EXPLICIT_STEP_LIMIT
+    mixed = flow.solve_ensemble(np.array([stiff, mild, mild]), (0, 100), t_eval=times, rtol=1e-8, atol=1e-10)
+    assert mixed.method == "dopri5+bdf" and mixed.success, mixed.message    # the stiff first row hands over
+    assert mixed.info["switched_to_bdf_at"][0] < 1.0
+    reference = flow.solve_ensemble(np.array([stiff, mild, mild]), (0, 100), t_eval=times, method="bdf", rtol=1e-10,
+                                    atol=1e-12)
+    np.testing.assert_allclose(mixed.w, reference.w, atol=1e-6)
+    assert flow.solve_ensemble(np.array([stiff, 2 * stiff]), (0, 100), t_eval=times).method == "bdf"
+
+
 def test_an_explicitly_requested_dopri5_is_never_switched(sharpening_valley):
     traj = sharpening_valley.solve(np.array([0.0, 1e-3]), (0, 5), method="dopri5", rtol=1e-6, atol=1e-9)
     assert traj.method == "dopri5" and "switched_to_bdf_at" not in traj.info and traj.success
