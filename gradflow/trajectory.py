@@ -104,12 +104,15 @@ class Trajectory:
     @property
     def final(self) -> np.ndarray:
         """The last recorded weights, ``(P,)`` or ``(m, P)``."""
+        if self.n_points == 0:
+            raise ValueError(f"this trajectory has no points (status {self.status!r}: {self.message})")
         return self.w[-1]
 
     def __repr__(self) -> str:
         shape = "x".join(str(s) for s in self.w.shape)
+        span = f"[{self.t[0]:g}, {self.t[-1]:g}]" if self.n_points else "[]"
         return (f"Trajectory(method={self.method!r}, status={self.status!r}, points={self.n_points}, "
-                f"w: {shape}, t: [{self.t[0]:g}, {self.t[-1]:g}], nfev={self.nfev}, message={self.message!r})")
+                f"w: {shape}, t: {span}, nfev={self.nfev}, message={self.message!r})")
 
     # ------------------------------------------------------------------ disk
     def save(self, path) -> pathlib.Path:

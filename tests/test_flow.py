@@ -381,6 +381,9 @@ def test_a_scipy_run_stopped_by_a_non_finite_field_keeps_its_times_and_events():
     np.testing.assert_allclose(traj.t_events[0], [0.375], rtol=1e-7)
     late = flow.solve(np.array([1.0]), (0, 2), t_eval=[0.6, 1.0], method="LSODA")     # every time after the blow-up
     assert late.status == "diverged" and late.w.shape == (0, 1) and late.t.shape == (0,)
+    assert "points=0" in repr(late) and "t: []" in repr(late)
+    with pytest.raises(ValueError, match="no points"):
+        late.final
     with np.errstate(over="ignore"):                                    # w^3 (and the loss, w^4) overflow at w0
         at_start = flow.solve(np.array([np.sqrt(np.finfo(float).max)]), (0, 1), method="LSODA")
     assert at_start.status == "diverged" and at_start.n_points == 1 and "after t = 0" in at_start.message
