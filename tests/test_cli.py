@@ -280,6 +280,10 @@ def test_run_returns_the_result_and_stores_it_loadable(tmp_path, fakes):
     assert gf.experiments.load_result(tmp_path, "fake_ok", "quick", 0) is None
     (tmp_path / "fake_ok" / "plot.png").unlink()                 # a listed figure missing: not complete
     assert gf.experiments.load_result(tmp_path, "fake_ok", "quick", 2) is None
+    with pytest.raises(TypeError, match="experiment name"):
+        gf.experiments.load_result("fake_ok", tmp_path)                # the arguments swapped
+    with pytest.raises(ValueError, match="registered experiment"):
+        gf.experiments.load_result(tmp_path, "fig99")
 
 
 def test_write_report_marks_failures_and_counts_claims(tmp_path):

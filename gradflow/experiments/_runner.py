@@ -172,7 +172,7 @@ def experiment_dir(out, name: str) -> pathlib.Path:
 
 
 def load_result(out, name: str, size: str | None = None, seed: int | None = None):
-    """The complete result of ``name`` in ``out`` as an :class:`ExperimentResult`, or None.
+    """The complete result of ``name`` (a registered experiment) in ``out`` as an :class:`ExperimentResult`, or None.
 
     Complete means: ``out/<name>/result.json`` reads back, names ``name``, was
     written by this version of gradflow (another version may decide its
@@ -181,6 +181,7 @@ def load_result(out, name: str, size: str | None = None, seed: int | None = None
     """
     from .. import __version__
 
+    name = _validate_name(name)
     folder = experiment_dir(out, name)
     try:
         record = json.loads((folder / RESULT_FILE).read_text(encoding="utf-8"))
