@@ -49,6 +49,7 @@ import threading
 from pathlib import Path
 
 import sympy as sp
+from sympy.printing.codeprinter import PrintMethodNotImplementedError
 from sympy.printing.pycode import PythonCodePrinter
 
 from ._files import atomic_write
@@ -61,7 +62,7 @@ CACHE_DIR_ENV = "GRADFLOW_CACHE_DIR"
 #: Directory of generated kernels when ``GRADFLOW_CACHE_DIR`` is unset.
 DEFAULT_CACHE_DIR = os.path.join("~", ".cache", "gradflow")
 #: Bumped whenever the generated code changes, so that old cache files are never reused.
-CODEGEN_VERSION = "6"
+CODEGEN_VERSION = "7"
 #: File (and module) name prefix of generated kernels.
 MODULE_PREFIX = "gradflow_kernels_"
 #: Characters of the hexadecimal SHA-256 digest kept in the key.
@@ -91,6 +92,16 @@ class _Printer(PythonCodePrinter):
 
     def _print_Integer(self, expr):
         return repr(int(expr)) if abs(int(expr)) < 2**53 else repr(float(expr))
+
+    def _print_DiracDelta(self, expr):
+        # the second derivative of a kink (Max, Abs, Heaviside) away from the kink: the Hessian of a piecewise-smooth
+        # loss wherever it exists, the convention of the numeric ReLU models
+        return "0.0"
+
+
+def _real(name: str):
+    """A canonical symbol: real, so that sympy differentiates Abs, Max and sign as functions of a real variable."""
+    return sp.Symbol(name, real=True)
 
 
 def cache_dir() -> Path:
@@ -135,20 +146,20 @@ def canonical(sample: SampleLoss):
     symbol names), on the numbers of weights, inputs and targets and on
     :data:`CODEGEN_VERSION`.
     """
-    rename = {s: sp.Symbol(f"w{p}") for p, s in enumerate(sample.weights)}
-    rename.update({s: sp.Symbol(f"x{j}") for j, s in enumerate(sample.inputs)})
-    rename.update({s: sp.Symbol(f"t{c}") for c, s in enumerate(sample.targets)})
+    rename = {s: _real(f"w{p}") for p, s in enumerate(sample.weights)}
+    rename.update({s: _real(f"x{j}") for j, s in enumerate(sample.inputs)})
+    rename.update({s: _real(f"t{c}") for c, s in enumerate(sample.targets)})
     out_rename = {}
     if sample.outputs is not None:
-        out_rename = {s: sp.Symbol(f"u{c}") for c, s in enumerate(sample.output_symbols)}
-        out_rename.update({s: sp.Symbol(f"t{c}") for c, s in enumerate(sample.targets)})
+        out_rename = {s: _real(f"u{c}") for c, s in enumerate(sample.output_symbols)}
+        out_rename.update({s: _real(f"t{c}") for c, s in enumerate(sample.targets)})
     renamed = SampleLoss(
         expr=sp.sympify(sample.expr).xreplace(rename),
-        weights=tuple(sp.Symbol(f"w{p}") for p in range(len(sample.weights))),
-        inputs=tuple(sp.Symbol(f"x{j}") for j in range(len(sample.inputs))),
-        targets=tuple(sp.Symbol(f"t{c}") for c in range(len(sample.targets))),
+        weights=tuple(_real(f"w{p}") for p in range(len(sample.weights))),
+        inputs=tuple(_real(f"x{j}") for j in range(len(sample.inputs))),
+        targets=tuple(_real(f"t{c}") for c in range(len(sample.targets))),
         outputs=None if sample.outputs is None else tuple(f.xreplace(rename) for f in sample.outputs),
-        output_symbols=None if sample.outputs is None else tuple(sp.Symbol(f"u{c}") for c in range(len(sample.outputs))),
+        output_symbols=None if sample.outputs is None else tuple(_real(f"u{c}") for c in range(len(sample.outputs))),
         output_loss=None if sample.outputs is None else sp.sympify(sample.output_loss).xreplace(out_rename),
     )
     parts = [CODEGEN_VERSION, str(len(renamed.weights)), str(len(renamed.inputs)), str(len(renamed.targets)),
@@ -171,7 +182,14 @@ def load_kernels(sample: SampleLoss, key: str):
         if path in _LOADED:
             return _LOADED[path]
         if not path.exists():
-            source = _source(sample, key)
+            try:
+                source = _source(sample, key)
+            except PrintMethodNotImplementedError as exc:
+                raise ValueError(
+                    f"the loss cannot be compiled: {exc}. compile() writes L, its gradient and its Hessian as numba "
+                    "code, which has the functions of Python's math module, Abs, Max, Min, sign, Heaviside and "
+                    "Piecewise; rewrite the loss with those, or use the symbolic objective uncompiled."
+                ) from None
             atomic_write(path, lambda handle: handle.write(source), mode="w")
         spec = importlib.util.spec_from_file_location(name, path)
         module = importlib.util.module_from_spec(spec)
@@ -304,7 +322,7 @@ def _structured_hessian_lines(printer, sample: SampleLoss, unpack_row) -> list:
                 h = sp.diff(d, weights[q])
                 if h != 0:
                     second.setdefault((p, q), []).append((c, h))
-    g_syms = [sp.Symbol(f"g{c}") for c in range(K)]
+    g_syms = [_real(f"g{c}") for c in range(K)]
     second_exprs = [sp.Add(*[g_syms[c] * h for c, h in terms]) for terms in second.values()]
     assigns, outs = _cse_block(printer, list(outputs) + [d for _, d in jac_entries], "s")
     f_texts, jac_texts = outs[:K], outs[K:]

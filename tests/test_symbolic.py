@@ -480,3 +480,17 @@ def test_a_singular_compiled_loss_gives_inf_and_a_diverged_flow_not_an_exception
         traj = flow.solve(np.array([0.0, 1.0]), (0, 1), method=method)
         assert traj.status == "diverged" and "non-finite" in traj.message, method
         np.testing.assert_array_equal(traj.w, [[0.0, 1.0]])
+
+
+def test_kinks_compile_with_their_almost_everywhere_derivatives_and_other_functions_say_they_cannot():
+    # Max (a ReLU) and Abs: the weights are real, so sympy differentiates them to Heaviside and sign; the DiracDelta
+    # of the second derivative is 0 away from the kink
+    compiled = gf.symbolic.from_expr(sp.Max(0, W1) ** 2 + sp.Abs(W2) * W1, [W1, W2]).compile()
+    for w in ([1.5, -2.0], [-1.5, 0.5]):
+        w1, w2 = w
+        assert compiled.value(np.array(w)) == pytest.approx(max(0.0, w1) ** 2 + abs(w2) * w1, rel=RTOL)
+        np.testing.assert_allclose(compiled.grad(np.array(w)), [2 * max(0.0, w1) + abs(w2), np.sign(w2) * w1], rtol=RTOL)
+        np.testing.assert_allclose(compiled.hessian(np.array(w)), [[2.0 * (w1 > 0), np.sign(w2)], [np.sign(w2), 0.0]],
+                                   rtol=RTOL)
+    with pytest.raises(ValueError, match="cannot be compiled: .*besselj"):
+        gf.symbolic.from_expr(sp.besselj(0, W1) + W2 ** 2, [W1, W2]).compile()
