@@ -62,7 +62,7 @@ CACHE_DIR_ENV = "GRADFLOW_CACHE_DIR"
 #: Directory of generated kernels when ``GRADFLOW_CACHE_DIR`` is unset.
 DEFAULT_CACHE_DIR = os.path.join("~", ".cache", "gradflow")
 #: Bumped whenever the generated code changes, so that old cache files are never reused.
-CODEGEN_VERSION = "7"
+CODEGEN_VERSION = "8"
 #: File (and module) name prefix of generated kernels.
 MODULE_PREFIX = "gradflow_kernels_"
 #: Characters of the hexadecimal SHA-256 digest kept in the key.
@@ -94,9 +94,18 @@ class _Printer(PythonCodePrinter):
         return repr(int(expr)) if abs(int(expr)) < 2**53 else repr(float(expr))
 
     def _print_DiracDelta(self, expr):
-        # the second derivative of a kink (Max, Abs, Heaviside) away from the kink: the Hessian of a piecewise-smooth
-        # loss wherever it exists, the convention of the numeric ReLU models
+        # only in derivatives (a DiracDelta in the loss itself is refused): the second derivative of a kink (Max,
+        # Abs, Heaviside) is 0 on either side of it, the convention of the numeric ReLU models
         return "0.0"
+
+
+def _derivative(expr, symbol):
+    """``d expr / d symbol``, with a kink's derivative taken from the left at the kink: sympy differentiates
+    ``Max(0, u)`` to ``Heaviside(u)``, whose default value at 0 is 1/2, where the numeric ReLU models use 0.
+    Every ``Heaviside`` with that default becomes ``Heaviside(u, 0)``; one given another value keeps it."""
+    derivative = sp.diff(expr, symbol)
+    return derivative.replace(lambda e: isinstance(e, sp.Heaviside) and e.args[1:] == (sp.S.Half,),
+                              lambda e: sp.Heaviside(e.args[0], 0))
 
 
 def _real(name: str):
@@ -183,12 +192,15 @@ def load_kernels(sample: SampleLoss, key: str):
             return _LOADED[path]
         if not path.exists():
             try:
+                if sample.expr.has(sp.DiracDelta):
+                    raise PrintMethodNotImplementedError("DiracDelta in the loss itself has no numeric value")
                 source = _source(sample, key)
             except PrintMethodNotImplementedError as exc:
                 raise ValueError(
                     f"the loss cannot be compiled: {exc}. compile() writes L, its gradient and its Hessian as numba "
-                    "code, which has the functions of Python's math module, Abs, Max, Min, sign, Heaviside and "
-                    "Piecewise; rewrite the loss with those, or use the symbolic objective uncompiled."
+                    "code: elementary functions (powers, exp, log, trigonometric and hyperbolic functions), Abs, Max, "
+                    "Min, sign, Heaviside and Piecewise, whose derivatives sympy can also write; rewrite the loss "
+                    "with those, or use the symbolic objective uncompiled."
                 ) from None
             atomic_write(path, lambda handle: handle.write(source), mode="w")
         spec = importlib.util.spec_from_file_location(name, path)
@@ -209,7 +221,7 @@ def _source(sample: SampleLoss, key: str) -> str:
     printer = _Printer({"fully_qualified_modules": True})
     weights, n_weights = sample.weights, len(sample.weights)
     expr = sample.expr
-    gradient = [sp.diff(expr, w) for w in weights]
+    gradient = [_derivative(expr, w) for w in weights]
     grad_entries = [(p, g) for p, g in enumerate(gradient) if g != 0]
 
     lines = [
@@ -290,7 +302,7 @@ def _direct_hessian_lines(printer, grad_entries, weights, unpack_row) -> list:
     entries = []
     for p, g in grad_entries:
         for q in range(p, len(weights)):
-            h = sp.diff(g, weights[q])
+            h = _derivative(g, weights[q])
             if h != 0:
                 entries.append(((p, q), h))
     assigns, outs = _cse_block(printer, [h for _, h in entries], "s")
@@ -314,12 +326,12 @@ def _structured_hessian_lines(printer, sample: SampleLoss, unpack_row) -> list:
     second = {}
     for c, f in enumerate(outputs):
         for p, w in enumerate(weights):
-            d = sp.diff(f, w)
+            d = _derivative(f, w)
             if d == 0:
                 continue
             jac_entries.append(((c, p), d))
             for q in range(p, P):
-                h = sp.diff(d, weights[q])
+                h = _derivative(d, weights[q])
                 if h != 0:
                     second.setdefault((p, q), []).append((c, h))
     g_syms = [_real(f"g{c}") for c in range(K)]
@@ -328,8 +340,8 @@ def _structured_hessian_lines(printer, sample: SampleLoss, unpack_row) -> list:
     f_texts, jac_texts = outs[:K], outs[K:]
     second_assigns, second_texts = _cse_block(printer, second_exprs, "h")
     V = sample.output_loss
-    gV = [sp.diff(V, uc) for uc in u]
-    HV = [sp.diff(gV[c], u[e]) for c in range(K) for e in range(K)]
+    gV = [_derivative(V, uc) for uc in u]
+    HV = [_derivative(gV[c], u[e]) for c in range(K) for e in range(K)]
     v_assigns, v_outs = _cse_block(printer, gV + HV, "r")
 
     lines = [f"{_INDENT}J = np.zeros(({K}, P))", f"{_INDENT}M = np.empty(({K}, P))", f"{_INDENT}HV = np.empty(({K}, {K}))",

@@ -103,8 +103,9 @@ class GradientFlow:
     METHODS = {
         "auto": "the fastest suitable method: with compiled kernels 'bdf', or 'dopri5' when the flow is not stiff "
                 "over t_span (rho(Hessian at w0) * (tf - t0) / 3.3 < EXPLICIT_STEP_LIMIT), handing over to 'bdf' "
-                "where it turns stiff (method 'dopri5+bdf'; an ensemble gets 'bdf' only when 8 rows spread over W0 are "
-                "all stiff); otherwise 'LSODA' with the exact Jacobian (or 'RK45' "
+                "where it turns stiff (method 'dopri5+bdf'; an ensemble gets 'bdf' only when the "
+                f"ENSEMBLE_STIFFNESS_SAMPLES = {ENSEMBLE_STIFFNESS_SAMPLES} rows spread over W0 are all stiff); "
+                "otherwise 'LSODA' with the exact Jacobian (or 'RK45' "
                 "beyond a few hundred parameters)",
         **_COMPILED_METHODS,
         **_SCIPY_METHODS,
@@ -287,7 +288,7 @@ class GradientFlow:
     @staticmethod
     def _switching(requested, chosen):
         """The compiled method to run: "auto"'s explicit choice hands over to 'bdf' where the flow turns stiff
-        ('dopri5+bdf'), since "auto" judged stiffness at w0 only."""
+        ('dopri5+bdf'), since "auto" judged stiffness at the start only."""
         return "dopri5+bdf" if requested == "auto" and chosen == "dopri5" else chosen
 
     def _solve_compiled(self, method, w0, t0, tf, t_eval, rtol, atol, max_steps):

@@ -147,7 +147,7 @@ class Trajectory:
             path = path.with_name(path.name + ".npz")
         try:
             archive = np.load(path, allow_pickle=False)
-        except (ValueError, OSError, zipfile.BadZipFile) as exc:
+        except (ValueError, OSError, EOFError, zipfile.BadZipFile) as exc:
             if isinstance(exc, FileNotFoundError):
                 raise
             raise ValueError(f"`path` {str(path)!r} is not a gradflow trajectory (not an .npz archive); write one "

@@ -485,9 +485,10 @@ def test_saving_to_a_folder_and_loading_what_is_not_a_trajectory_say_so(tmp_path
         traj.save(tmp_path)
     assert list(tmp_path.iterdir()) == [] and not (tmp_path.parent / (tmp_path.name + ".npz")).exists()
     (tmp_path / "junk.npz").write_bytes(b"not an archive")
+    (tmp_path / "empty.npz").write_bytes(b"")
     np.save(tmp_path / "array.npy", np.ones(3))
     np.savez(tmp_path / "other.npz", x=np.ones(3))
-    for name in ("junk.npz", "array.npy", "other.npz"):
+    for name in ("junk.npz", "empty.npz", "array.npy", "other.npz"):
         with pytest.raises(ValueError, match="is not a gradflow trajectory"):
             Trajectory.load(tmp_path / name)
     with pytest.raises(FileNotFoundError):

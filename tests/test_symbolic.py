@@ -494,3 +494,17 @@ def test_kinks_compile_with_their_almost_everywhere_derivatives_and_other_functi
                                    rtol=RTOL)
     with pytest.raises(ValueError, match="cannot be compiled: .*besselj"):
         gf.symbolic.from_expr(sp.besselj(0, W1) + W2 ** 2, [W1, W2]).compile()
+    with pytest.raises(ValueError, match="cannot be compiled: DiracDelta"):
+        gf.symbolic.from_expr(sp.DiracDelta(W1) + W2 ** 2, [W1, W2]).compile()
+
+
+def test_at_a_kink_the_compiled_derivatives_are_the_numeric_relu_models():
+    # a one-unit ReLU net f = w2 relu(w1 x) on x = 1, y = 1 with w1 = 0: the unit is dead, and the numeric model's
+    # gradient is 0 (relu'(0) = 0); sympy's Heaviside(0) = 1/2 would give -1/2
+    relu = gf.symbolic.from_expr((W2 * sp.Max(0, W1) - 1) ** 2 / 2, [W1, W2]).compile()
+    numeric = gf.Objective(gf.models.MLP([1, 1, 1], activation="relu"), gf.Dataset(np.ones((1, 1)), np.ones(1)))
+    for w in ([0.0, 1.0], [0.5, 1.5], [-0.5, 2.0]):
+        np.testing.assert_allclose(relu.grad(np.array(w)), numeric.grad(np.array(w)), rtol=RTOL, atol=1e-15)
+        np.testing.assert_allclose(relu.hessian(np.array(w)), numeric.hessian(np.array(w)), rtol=RTOL, atol=1e-15)
+    square = gf.symbolic.from_expr(sp.Max(0, W1) ** 2 + W2 ** 2, [W1, W2]).compile()
+    np.testing.assert_array_equal(square.hessian(np.zeros(2)), [[0.0, 0.0], [0.0, 2.0]])
