@@ -191,17 +191,12 @@ def load_kernels(sample: SampleLoss, key: str):
         if path in _LOADED:
             return _LOADED[path]
         if not path.exists():
+            if sample.expr.has(sp.DiracDelta):
+                raise _not_compilable("DiracDelta in the loss itself has no numeric value")
             try:
-                if sample.expr.has(sp.DiracDelta):
-                    raise PrintMethodNotImplementedError("DiracDelta in the loss itself has no numeric value")
                 source = _source(sample, key)
-            except PrintMethodNotImplementedError as exc:
-                raise ValueError(
-                    f"the loss cannot be compiled: {exc}. compile() writes L, its gradient and its Hessian as numba "
-                    "code: elementary functions (powers, exp, log, trigonometric and hyperbolic functions), Abs, Max, "
-                    "Min, sign, Heaviside and Piecewise, whose derivatives sympy can also write; rewrite the loss "
-                    "with those, or use the symbolic objective uncompiled."
-                ) from None
+            except PrintMethodNotImplementedError as exc:      # sympy's printer met a function it cannot write
+                raise _not_compilable(str(exc)) from None
             atomic_write(path, lambda handle: handle.write(source), mode="w")
         spec = importlib.util.spec_from_file_location(name, path)
         module = importlib.util.module_from_spec(spec)
@@ -213,6 +208,15 @@ def load_kernels(sample: SampleLoss, key: str):
             raise
         _LOADED[path] = module
         return module
+
+
+def _not_compilable(reason: str) -> ValueError:
+    return ValueError(
+        f"the loss cannot be compiled: {reason}. compile() writes L, its gradient and its Hessian as numba code: "
+        "elementary functions (powers, exp, log, trigonometric and hyperbolic functions), Abs, Max, Min, sign, "
+        "Heaviside and Piecewise, whose derivatives sympy can also write; rewrite the loss with those, or use the "
+        "symbolic objective uncompiled."
+    )
 
 
 # --------------------------------------------------------------------------- source
