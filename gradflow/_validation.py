@@ -7,6 +7,7 @@ values, ``TypeError`` for bad types.
 
 from __future__ import annotations
 
+import math
 import numbers
 import operator
 
@@ -62,7 +63,7 @@ def check_real(name: str, value, minimum: float | None = None, *, strict: bool =
         except (TypeError, ValueError):
             raise TypeError(f"`{name}` must be a real number; got {describe(value)}.") from None
     value = float(value)
-    if value != value or value in (float("inf"), float("-inf")):
+    if not math.isfinite(value):
         raise ValueError(f"`{name}` must be finite; got {value}.")
     if minimum is not None:
         if strict and not value > minimum:
