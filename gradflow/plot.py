@@ -176,31 +176,30 @@ def curves(trajectories, metrics=DEFAULT_METRICS, labels=None, axes=None, spread
         axes = axes[0]
     legend = any(label is not None for label, _ in runs)
     for i, (name, ax) in enumerate(zip(metrics, axes)):
-        positive, lows, highs = True, [], []
+        curves = []
         for j, (label, traj) in enumerate(runs):
-            color = PALETTE[j % len(PALETTE)]
             values = np.asarray(traj.loss if name == "loss" else traj.metrics[name], dtype=np.float64)
-            t = np.asarray(traj.t, dtype=np.float64)
             if values.ndim == 2:
                 mean, low, high = _mean_and_band(values, spread, label if label is not None else f"run {j}", name)
             else:
                 mean, low, high = values, None, None
                 if not np.all(np.isfinite(values)):
                     _warn_non_finite(label if label is not None else f"run {j}", name, 1)
-            ax.plot(t, mean, color=color, label=label)
-            if low is not None:
-                ax.fill_between(t, low, high, color=color, alpha=BAND_ALPHA, linewidth=0)
-            finite = mean[np.isfinite(mean)]
-            if finite.size:
-                lows.append(float(np.min(finite if low is None else np.concatenate([finite, low[np.isfinite(low)]]))))
-                highs.append(float(np.max(finite)))
-                positive &= lows[-1] > 0
+            curves.append((np.asarray(traj.t, dtype=np.float64), mean, low, high, PALETTE[j % len(PALETTE)], label))
+        # the scale follows the curves (the means), not a spread that may reach below 0
+        finite = np.concatenate([mean[np.isfinite(mean)] for _, mean, *_ in curves])
         log = logy[i]
         if log is None:
-            log = bool(positive and lows and min(lows) > 0
-                       and math.log10(max(highs) / min(lows)) > AUTO_LOG_DECADES)
+            log = bool(finite.size and finite.min() > 0
+                       and math.log10(finite.max() / finite.min()) > AUTO_LOG_DECADES)
         if log:
             ax.set_yscale("log")
+        floor = finite[finite > 0].min() if log and np.any(finite > 0) else -np.inf
+        for t, mean, low, high, color, label in curves:
+            ax.plot(t, mean, color=color, label=label)
+            if low is not None:
+                # on a log axis a band reaching 0 or below is drawn down to the smallest value plotted
+                ax.fill_between(t, np.maximum(low, floor), high, color=color, alpha=BAND_ALPHA, linewidth=0)
         ax.set_xlabel(x_label)
         ax.set_ylabel(METRIC_LABELS.get(name, name.replace("_", " ")))
         if legend and i == 0:
@@ -254,7 +253,8 @@ def _validate_trajectories(trajectories, labels) -> list:
         if not isinstance(traj, Trajectory):
             raise TypeError(f"`trajectories` must hold gradflow Trajectory objects; item {i} is {describe(traj)}.")
         if traj.n_points == 0:
-            raise ValueError(f"`trajectories` item {i} has no points; run the dynamics first.")
+            raise ValueError(f"`trajectories` item {i} has no points (status {traj.status!r}: {traj.message}); "
+                             "plot runs that recorded at least one point.")
     if labels is not None:
         if isinstance(labels, str) or not isinstance(labels, (list, tuple)):
             raise TypeError(f"`labels` must be a list of strings, one per trajectory; got {describe(labels)}.")
@@ -307,6 +307,7 @@ def _validate_axes(axes, n: int):
     for ax in axes:
         if not isinstance(ax, matplotlib.axes.Axes):
             raise TypeError(f"`axes` must hold matplotlib Axes; got {describe(ax)}.")
+        _validate_ax(ax, name="axes")
     return axes
 
 
@@ -392,7 +393,8 @@ def spectrum(lin_or_eigenvalues, ax=None, tol=None, of="hessian", label=None, co
 
 
 def _symlog_ticks(values: np.ndarray, linthresh: float) -> list:
-    """Major ticks of a symlog axis: 0 and at most ``SYMLOG_MAX_TICKS`` decades a side, none next to 0.
+    """Major ticks of a symlog axis: 0 and at most ``SYMLOG_MAX_TICKS`` decades a side, none next to 0, the
+    outermost at the largest decade the values reach (a tick beyond them would fall outside the axis).
 
     The decade just above ``linthresh`` is skipped, so that the label of 0
     and of the first decade never overlap however many decades the axis spans.
@@ -403,7 +405,7 @@ def _symlog_ticks(values: np.ndarray, linthresh: float) -> list:
         side = values[sign * values > linthresh] * sign
         if side.size == 0:
             continue
-        top = math.ceil(math.log10(float(side.max())))
+        top = math.floor(math.log10(float(side.max())))          # the highest decade inside the data's range
         if top < low:
             continue
         step = max(1, math.ceil((top - low + 1) / SYMLOG_MAX_TICKS))
@@ -436,10 +438,16 @@ def _validate_spectrum_input(x):
     return np.sort(values), None, int(values.size)
 
 
-def _validate_ax(ax):
-    if ax is None or isinstance(ax, matplotlib.axes.Axes):
+def _validate_ax(ax, three_d: bool = False, name: str = "ax"):
+    """``ax`` if it is None or an Axes of the right kind: 3-D when ``three_d``, otherwise 2-D."""
+    if ax is None:
         return ax
-    raise TypeError(f"`ax` must be a matplotlib Axes or None; got {describe(ax)}.")
+    if not isinstance(ax, matplotlib.axes.Axes):
+        raise TypeError(f"`{name}` must be a matplotlib Axes or None; got {describe(ax)}.")
+    if (ax.name == "3d") != three_d:
+        wanted = "a 3-D Axes (fig.add_subplot(projection='3d'))" if three_d else "a 2-D Axes"
+        raise ValueError(f"`{name}` must be {wanted}; got a {ax.name!r} Axes. Pass {name}=None for a new figure.")
+    return ax
 
 
 # ============================================================================= planes
@@ -1055,13 +1063,18 @@ def _mark_equilibria(ax, marked, plane: _Plane, extent, directions: bool) -> lis
 
 
 def _validate_paths(trajectories, P: int) -> list:
-    """``[(label or None, array (n_points, P)), ...]``, one entry per run."""
+    """``[(label or None, item index, array (n_points, P)), ...]``, one entry per run (a batch's runs share the
+    index of their item, hence its style, and only the first carries the label)."""
     if trajectories is None:
         return []
     if isinstance(trajectories, Trajectory) or _backend.is_array(trajectories):
         items = [(None, trajectories)]
     elif isinstance(trajectories, dict):
         items = list(trajectories.items())
+        for key, _ in items:
+            if not isinstance(key, str):
+                raise TypeError("`trajectories` given as a dict must have string keys (legend labels); "
+                                f"got key {key!r}.")
     elif isinstance(trajectories, (list, tuple)):
         items = [(None, t) for t in trajectories]
     else:
@@ -1076,9 +1089,9 @@ def _validate_paths(trajectories, P: int) -> list:
             raise TypeError(f"`trajectories` item {i} must be a Trajectory or an array (n_points, {P}); "
                             f"got {describe(item)}.") from None
         if w.ndim == 3 and w.shape[2] == P:
-            paths += [(label if j == 0 else None, w[:, j]) for j in range(w.shape[1])]
+            paths += [(label if j == 0 else None, i, w[:, j]) for j in range(w.shape[1])]
         elif w.ndim == 2 and w.shape[1] == P:
-            paths.append((label, w))
+            paths.append((label, i, w))
         else:
             raise ValueError(f"`trajectories` item {i} must hold weights of shape (n_points, {P}) or "
                              f"(n_points, m, {P}); got shape {w.shape}.")
@@ -1087,13 +1100,13 @@ def _validate_paths(trajectories, P: int) -> list:
 
 def _draw_paths(ax, paths, plane: _Plane) -> list:
     handles = []
-    for i, (label, w) in enumerate(paths):
+    labelled = any(name is not None for name, _, _ in paths)
+    for i, (label, group, w) in enumerate(paths):
         keep = np.all(np.isfinite(w), axis=1)
         xy = plane.to_plane(w[keep])
         if xy.shape[0] == 0:
             continue
-        labelled = any(name is not None for name, _ in paths)
-        color, linestyle = TRAJECTORY_STYLES[i % len(TRAJECTORY_STYLES)] if labelled else TRAJECTORY_STYLES[0]
+        color, linestyle = TRAJECTORY_STYLES[group % len(TRAJECTORY_STYLES)] if labelled else TRAJECTORY_STYLES[0]
         line, = ax.plot(xy[:, 0], xy[:, 1], color=color, linestyle=linestyle, linewidth=1.4, zorder=7,
                         gid="trajectory")
         ax.plot([xy[0, 0]], [xy[0, 1]], "o", color=color, markersize=3.5, zorder=7, gid="trajectory")
@@ -1104,6 +1117,10 @@ def _draw_paths(ax, paths, plane: _Plane) -> list:
 
 
 # ============================================================================= landscape
+#: Scale of a surface's 3-D box within its Axes: small enough that the z label stays inside the figure.
+SURFACE_ZOOM = 0.85
+
+
 @_styled
 def landscape(obj, w_center=None, directions=None, extent=None, kind="surface", ax=None, plane=(0, 1),
               resolution=DEFAULT_RESOLUTION, levels=DEFAULT_LOSS_LEVELS, colorbar=True):
@@ -1130,6 +1147,8 @@ def landscape(obj, w_center=None, directions=None, extent=None, kind="surface", 
     levels : int, default ``DEFAULT_LOSS_LEVELS`` = 16
         Number of contour levels (``kind="contour"``).
     colorbar : bool, default True
+        A colour bar of :math:`L` beside a contour plot (a surface shows
+        :math:`L` on its z axis).
 
     Returns
     -------
@@ -1140,13 +1159,10 @@ def landscape(obj, w_center=None, directions=None, extent=None, kind="surface", 
     plane_, _ = _resolve_plane(obj, w_center, directions, plane)
     extent = _validate_extent(extent, plane_)
     kind = check_choice("kind", kind, LANDSCAPE_KINDS)
-    ax = _validate_ax(ax)
+    ax = _validate_ax(ax, three_d=kind == "surface")
     resolution = _validate_resolution(resolution)
     levels = check_int("levels", levels, minimum=2)
     colorbar = check_bool("colorbar", colorbar)
-    if ax is not None and kind == "surface" and ax.name != "3d":
-        raise ValueError("`ax` must be a 3-D Axes for kind='surface' (fig.add_subplot(projection='3d')); got a "
-                         f"{ax.name!r} Axes. Pass ax=None or kind='contour'.")
     if ax is None:
         fig = plt.figure(figsize=FIGSIZE, layout="constrained")
         ax = fig.add_subplot(projection="3d" if kind == "surface" else None)
@@ -1161,6 +1177,7 @@ def landscape(obj, w_center=None, directions=None, extent=None, kind="surface", 
                                  ccount=min(resolution, 60))
         ax.set_zlabel("$L(w)$")
         ax.view_init(elev=28, azim=-60)
+        ax.set_box_aspect(None, zoom=SURFACE_ZOOM)
     else:
         artist = ax.contourf(X, Y, L, levels=levels, cmap=LOSS_CMAP)
         lines = ax.contour(X, Y, L, levels=artist.levels, colors="0.2", linewidths=0.4)

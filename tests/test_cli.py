@@ -315,3 +315,10 @@ def test_console_script_end_to_end_exit_codes(tmp_path):
                          text=True, env=env, timeout=300)
     assert bad.returncode == 2 and bad.stderr.count("\n") == 1 and "'nope'" in bad.stderr
     assert not (tmp_path / "x").exists()
+
+
+def test_python_dash_m_gradflow_runs_the_command():
+    done = subprocess.run([sys.executable, "-m", "gradflow", "list"], capture_output=True, text=True, timeout=300,
+                          env={**os.environ, "MPLBACKEND": "Agg"})
+    assert done.returncode == 0, done.stderr
+    assert "fig2" in done.stdout

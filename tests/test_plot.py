@@ -284,6 +284,40 @@ def test_a_batched_trajectory_draws_every_run_and_a_coordinate_plane_reads_the_w
         np.testing.assert_allclose(line.get_ydata(), runs.w[:, j, 1])
 
 
+
+def test_every_run_of_a_labelled_batch_is_drawn_in_the_style_of_its_label():
+    obj = _one_point()
+    flow = gf.GradientFlow(obj)
+    t_eval = np.linspace(0, 5, 11)
+    a = flow.solve_ensemble(np.array([[1.5, -1.0], [-0.3, 0.4], [-1.8, 0.2]]), (0, 5), t_eval=t_eval)
+    b = flow.solve_ensemble(np.array([[1.0, 1.0], [0.5, -1.5], [-1.0, -1.0]]), (0, 5), t_eval=t_eval)
+    ax = plot.phase_portrait(obj, extent=(-2, 2, -2, 2), trajectories={"A": a, "B": b}, equilibria=False,
+                             manifolds=False, resolution=15)
+    lines = [line for line in _gid_lines(ax, "trajectory") if len(line.get_xdata()) > 1]
+    styles = [(line.get_color(), line.get_linestyle()) for line in lines]
+    assert len(set(styles[:3])) == 1 and len(set(styles[3:])) == 1 and styles[0] != styles[3]
+    legend = {text.get_text(): handle for text, handle in zip(ax.get_legend().get_texts(),
+                                                              ax.get_legend().legend_handles)}
+    assert (legend["A"].get_color(), legend["A"].get_linestyle()) == styles[0]
+    assert (legend["B"].get_color(), legend["B"].get_linestyle()) == styles[3]
+    with pytest.raises(TypeError, match="string keys"):
+        plot.phase_portrait(obj, trajectories={1: a}, resolution=15, equilibria=False)
+
+
+def test_a_2d_figure_refuses_a_3d_axes_and_a_surface_keeps_its_z_label_inside_the_figure(tmp_path):
+    fig = plt.figure()
+    ax3d = fig.add_subplot(projection="3d")
+    for draw in (lambda: plot.phase_portrait(_one_point(), ax=ax3d, resolution=15),
+                 lambda: plot.spectrum([1.0, 2.0, 0.0], ax=ax3d),
+                 lambda: plot.landscape(_one_point(), kind="contour", ax=ax3d, resolution=15),
+                 lambda: plot.curves(_batched(), metrics="norm", axes=ax3d)):
+        with pytest.raises(ValueError, match="2-D Axes"):
+            draw()
+    surface = plot.landscape(_one_point(), resolution=15)
+    surface.figure.savefig(tmp_path / "surface.png")                     # a plain savefig, outside gradflow's style
+    label = surface.zaxis.label.get_window_extent(surface.figure.canvas.get_renderer())
+    assert 0 <= label.x0 and label.x1 <= surface.figure.bbox.width
+
 @pytest.mark.parametrize("kwargs, match", [
     ({"plane": (0, 2)}, "`plane`"),
     ({"plane": (1, 1)}, "`plane`"),
@@ -389,6 +423,14 @@ def test_spectrum_accepts_hessian_spectra_arrays_and_the_jacobian_sign(polynomia
     assert 0.0 in ticks and not np.any((np.abs(ticks) > 0) & (np.abs(ticks) < 1e-9))   # no label crowding 0
 
 
+
+def test_the_outermost_spectrum_tick_is_inside_the_axis():
+    ax = plot.spectrum([1e-3, 0.02, 0.3, 4.0, 9.0, 12.0])
+    ax.figure.canvas.draw()
+    low, high = ax.get_ylim()
+    ticks = ax.get_yticks()
+    assert np.all((ticks >= low) & (ticks <= high)) and 10.0 in ticks               # 12 > 10: the decade 10 is shown
+
 @pytest.mark.parametrize("args, kwargs, error, match", [
     (([],), {}, ValueError, "`lin_or_eigenvalues`"),
     (([1.0, np.nan],), {}, ValueError, "`lin_or_eigenvalues`"),
@@ -449,6 +491,23 @@ def test_curves_of_a_single_unbatched_run_have_no_band_and_leave_out_non_finite_
         axes = plot.curves(traj, metrics=("loss",))
     assert len(axes[0].collections) == 0 and axes[0].get_ylabel() == "$L(W)$"
 
+
+
+def test_the_log_scale_of_a_batch_follows_its_mean_when_the_band_reaches_below_zero():
+    t = np.arange(40.0)
+    runs = np.exp(-t)[:, None] * np.array([[0.01, 1.0, 3.0]])     # a spread wider than the mean: mean - std < 0
+    traj = gf.Trajectory(t=t, w=np.zeros((40, 3, 2)), loss=runs, metrics={"train_loss": runs})
+    ax, = plot.curves(traj, metrics=["train_loss"])
+    assert ax.get_yscale() == "log"
+    band, = ax.collections
+    assert np.min(band.get_paths()[0].vertices[:, 1]) >= runs.mean(axis=1).min() * (1 - 1e-12)
+
+
+def test_curves_of_a_run_that_recorded_nothing_point_to_its_status():
+    empty = gf.Trajectory(t=np.empty(0), w=np.empty((0, 2)), loss=np.empty(0), status="diverged",
+                          message="the weights diverged at step 0")
+    with pytest.raises(ValueError, match="'diverged': the weights diverged at step 0"):
+        plot.curves(empty)
 
 @pytest.mark.parametrize("kwargs, error, match", [
     ({"metrics": ("train_error",)}, ValueError, "`metrics`"),

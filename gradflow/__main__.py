@@ -1,0 +1,7 @@
+"""``python -m gradflow``: the ``gradflow`` command (:mod:`gradflow.cli`)."""
+
+import sys
+
+from .cli import main
+
+sys.exit(main())
