@@ -90,8 +90,12 @@ DEFAULT_MAX_DAMPING_TRIES = 40
 #: A point is reported as an equilibrium when :math:`\|\nabla L\| \le` this times
 #: :math:`\max(1, \lambda_{\max}\max(1, \|w\|))` (see :func:`linearize`).
 EQUILIBRIUM_GRAD_RTOL = 1e-6
-#: At an equilibrium known to a residual gradient ``g``, the default zero threshold adds ``RESIDUAL_TOL_FACTOR * g``.
+#: At an equilibrium known to a residual gradient ``g``, the default zero threshold adds ``RESIDUAL_TOL_FACTOR * g``,
+#: and ``NEWTON_DRIFT_FACTOR`` times the change of the Hessian across the Newton step from there (see
+#: :func:`linearize`): near a degenerate equilibrium the Hessian's eigenvalues are at most twice that change (three
+#: times leaves a margin).
 RESIDUAL_TOL_FACTOR = 10.0
+NEWTON_DRIFT_FACTOR = 3.0
 #: :func:`degeneracy`: a data loss at most this counts as zero (Theorem 3's hypothesis :math:`L(w^*) = 0`).
 ZERO_LOSS_TOL = 1e-10
 #: :func:`degeneracy`: number of fresh random inputs (besides the test set) on which trivial directions are tested.
@@ -654,16 +658,23 @@ def linearize(obj_or_flow, w_star, tol=None, grad_tol=None) -> Linearization:
         :math:`|\lambda|_{\max}\,P\,\epsilon` (:math:`\epsilon` the float64
         machine epsilon), plus, at a point that passes the default
         equilibrium test below, ``RESIDUAL_TOL_FACTOR`` (10) times its
-        residual gradient :math:`\|\nabla L(w^*)\|`.
+        residual gradient :math:`g = \|\nabla L(w^*)\|` and
+        ``NEWTON_DRIFT_FACTOR`` (3) times the change
+        :math:`\|\nabla^2 L(w^* + \delta) - \nabla^2 L(w^*)\|_F` across the
+        minimum-norm Newton step :math:`\delta = -H^+\nabla L(w^*)`.
         Eigenvalues that are zero in exact arithmetic come out of a Hessian
-        computed to rounding error below the first term; a point that is an
+        computed to rounding error below the first term.  A point that is an
         equilibrium only to a residual :math:`g` (Newton in
         :func:`find_equilibrium` stops near :math:`10^{-10}`) lies about
-        :math:`g/\lambda` from the true one, so its "zero" eigenvalues are off
-        by about :math:`g` times the third derivative over :math:`\lambda`
-        (Weyl), which the second term covers for losses scaled to order one.
-        Read ``gap`` and ``eigenvalues`` to see how clear the split is, and
-        pass ``tol`` to override.
+        :math:`g/\lambda` from a non-degenerate one, so its "zero"
+        eigenvalues are off by about :math:`g` times the third derivative over
+        :math:`\lambda` (Weyl), which the second term covers for losses scaled
+        to order one.  Near a degenerate equilibrium (:math:`L = w^4`, or
+        :math:`(w_1 w_2)^2` at 0) Newton converges only linearly and the
+        Hessian's eigenvalues at the iterate, of the order of :math:`g^{2/3}`,
+        are mostly its change on the way to the equilibrium, which the third
+        term measures.  Read ``gap`` and ``eigenvalues`` to see how clear the
+        split is, and pass ``tol`` to override.
     grad_tol : float, optional
         The point counts as an equilibrium when :math:`\|\nabla L\|_2 \le`
         ``grad_tol``; default ``EQUILIBRIUM_GRAD_RTOL`` (1e-6) times
@@ -699,12 +710,12 @@ def linearize(obj_or_flow, w_star, tol=None, grad_tol=None) -> Linearization:
     xp = _namespace(obj)
     P = int(obj.size)
 
-    lam, V = xp.linalg.eigh(_symmetric_hessian(obj, w, xp, "w_star"))
+    H = _symmetric_hessian(obj, w, xp, "w_star")
+    lam, V = xp.linalg.eigh(H)
     mu = -_backend.to_numpy(lam)[::-1].copy()             # Jacobian eigenvalues, ascending
     vectors = xp.flip(V, axis=1)
-    scale = float(np.max(np.abs(mu))) if P else 0.0
 
-    gn, near_equilibrium, default_tol = _zero_threshold(obj, w, scale, xp)
+    gn, near_equilibrium, default_tol = _zero_threshold(obj, w, H, lam, V, xp)
     threshold = grad_tol if grad_tol is not None else near_equilibrium
     is_equilibrium = gn <= threshold
     if not is_equilibrium:
@@ -738,12 +749,39 @@ def linearize(obj_or_flow, w_star, tol=None, grad_tol=None) -> Linearization:
         grad_tol=float(threshold))
 
 
-def _zero_threshold(obj, w, scale: float, xp) -> tuple:
-    """``(|grad L(w)|, the default equilibrium threshold, the default zero threshold)`` (see :func:`linearize`)."""
-    gn = _norm(obj.grad(w), xp)
+def _zero_threshold(obj, w, H, lam, V, xp) -> tuple:
+    """``(|grad L(w)|, the default equilibrium threshold, the default zero threshold)`` (see :func:`linearize`), from
+    the symmetric Hessian ``H`` at ``w`` and its eigendecomposition ``lam, V``."""
+    P = int(obj.size)
+    scale = float(np.max(np.abs(_backend.to_numpy(lam)))) if P else 0.0
+    g = xp.asarray(obj.grad(w), dtype=xp.float64)
+    gn = _norm(g, xp)
     near_equilibrium = EQUILIBRIUM_GRAD_RTOL * max(1.0, scale * max(1.0, _norm(w, xp)))
-    tol = scale * int(obj.size) * _EPS + (RESIDUAL_TOL_FACTOR * gn if gn <= near_equilibrium else 0.0)
-    return gn, near_equilibrium, tol
+    rounding = scale * P * _EPS
+    if not 0.0 < gn <= near_equilibrium:
+        return gn, near_equilibrium, rounding
+    drift = _hessian_drift_to_equilibrium(obj, w, g, H, lam, V, rounding, xp)
+    return gn, near_equilibrium, rounding + RESIDUAL_TOL_FACTOR * gn + NEWTON_DRIFT_FACTOR * drift
+
+
+def _hessian_drift_to_equilibrium(obj, w, g, H, lam, V, rounding: float, xp) -> float:
+    r"""How much the Hessian changes between ``w`` and the equilibrium it approximates:
+    :math:`\|\nabla^2 L(w + \delta) - \nabla^2 L(w)\|_F` across the minimum-norm Newton step
+    :math:`\delta = -H^+\nabla L(w)` (eigenvalues above ``rounding``); 0 where the Hessian there is not finite.
+
+    At a non-degenerate equilibrium :math:`\delta` is of the size of the residual gradient and so is this drift.
+    Near a degenerate one (:math:`L = w^4`, :math:`L = (w_1 w_2)^2` at 0) Newton converges only linearly,
+    :math:`\delta` is a fixed fraction of the distance to it, and the Hessian there is mostly the drift: for
+    :math:`L \propto |w|^k`, :math:`k \ge 3`, its eigenvalues at ``w`` are at most 2 times the drift.
+    """
+    coefficients = V.T @ g
+    keep = xp.abs(lam) > rounding
+    step = V @ xp.where(keep, coefficients / xp.where(keep, lam, 1.0), 0.0)
+    with np.errstate(all="ignore"):
+        H_next = xp.asarray(obj.hessian(w - step), dtype=xp.float64)
+    if not bool(xp.all(xp.isfinite(H_next))):
+        return 0.0
+    return _norm(0.5 * (H_next + H_next.mT) - H, xp)
 
 
 def equilibrium_linearization(obj, w_star, tol=None, hint="gf.find_equilibrium(obj, w_star)") -> Linearization:
@@ -802,8 +840,9 @@ def degeneracy(obj, w_star, tol=None, probe_inputs=None, n_probe=DEFAULT_N_PROBE
     w_star : array, shape (P,)
     tol : float, optional
         Zero threshold on the eigenvalues of :math:`H`; default that of
-        :func:`linearize` (:math:`|\lambda|_{\max} P\,\epsilon`, plus ten
-        times the residual gradient at an approximate equilibrium).
+        :func:`linearize` (:math:`|\lambda|_{\max} P\,\epsilon`, plus, at an
+        approximate equilibrium, ten times the residual gradient and three times
+        the change of the Hessian across a Newton step).
     probe_inputs : array, shape (m, d), optional
         Raw inputs to test trivial directions on, instead of the fresh random ones.
     n_probe : int, default ``DEFAULT_N_PROBE_INPUTS`` = 512
@@ -831,11 +870,11 @@ def degeneracy(obj, w_star, tol=None, probe_inputs=None, n_probe=DEFAULT_N_PROBE
     P = obj.size
     model = obj.model
 
-    lam, V = xp.linalg.eigh(_symmetric_hessian(obj, w, xp, "w_star"))
+    H = _symmetric_hessian(obj, w, xp, "w_star")
+    lam, V = xp.linalg.eigh(H)
     lam_np = _backend.to_numpy(lam)
-    scale = float(np.max(np.abs(lam_np))) if P else 0.0
     if tol is None:
-        tol = _zero_threshold(obj, w, scale, xp)[2]
+        tol = _zero_threshold(obj, w, H, lam, V, xp)[2]
     zero = np.abs(lam_np) <= tol
     index = _backend.as_array(np.flatnonzero(zero), xp, dtype=xp.int64)
     null_basis = xp.take(V, index, axis=1)

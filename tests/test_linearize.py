@@ -112,6 +112,25 @@ def test_default_tol_is_rank_revealing_lambda_max_times_p_times_eps():
     assert lin.gap > 1e9                                    # exact zero: a clean split
 
 
+
+@pytest.mark.parametrize("expr, stable, center", [
+    ("(w1*w2)**2/2", 0, 2),        # the crossing of two lines of minima: H = 0 there
+    ("w1**4 + w2**4", 0, 2),       # an isolated minimum with H = 0
+    ("w1**2 + w2**4", 1, 1),       # stable along w1, degenerate along w2
+    ("w1**3 + w2**2", 1, 1),       # a degenerate (cubic) critical point
+])
+def test_a_degenerate_equilibrium_found_by_newton_is_non_hyperbolic(expr, stable, center):
+    """Newton converges only linearly to these: at its iterate (|w| ~ 1e-4) the Hessian's eigenvalues are ~1e-7,
+    far above 10 |grad L|, and the default threshold must still call them zero (they are 0 at the equilibrium)."""
+    w1, w2 = sp.symbols("w1 w2")
+    obj = gf.symbolic.from_expr(sp.sympify(expr, locals={"w1": w1, "w2": w2}), [w1, w2]).compile()
+    eq = gf.find_equilibrium(obj, [0.3, 0.2])
+    assert eq.converged and 1e-6 < np.linalg.norm(eq.w) < 1e-2       # linear convergence stopped short of 0
+    lin = linearize(obj, eq.w)
+    assert np.max(np.abs(lin.eigenvalues[lin.eigenvalues > -1.0])) > 100 * lin.grad_norm
+    assert lin.kind == "non-hyperbolic" and lin.dims == {"stable": stable, "center": center, "unstable": 0}
+    assert linearize(obj, eq.w, tol=10 * lin.grad_norm).kind != "non-hyperbolic"     # the residual alone misses it
+
 def test_default_tol_allows_for_the_residual_gradient_of_an_approximate_equilibrium(hyperbola):
     """A point 1e-9 off the hyperbola: its center eigenvalue is ~1e-9, far above P*eps*lambda_max, and still zero."""
     e = 1e-9
@@ -119,7 +138,12 @@ def test_default_tol_allows_for_the_residual_gradient_of_an_approximate_equilibr
     lin = linearize(hyperbola, w)
     gn = e * np.hypot(*w)
     assert lin.is_equilibrium and lin.grad_norm == pytest.approx(gn, rel=1e-6)
-    assert lin.tol == pytest.approx(lin.nonzero_min * 2 * EPS + 10 * gn, rel=1e-6)
+    H = hyperbola.hessian(w)
+    lam, V = np.linalg.eigh(H)
+    newton_step = V @ np.where(np.abs(lam) > 2 * 2 * EPS, (V.T @ hyperbola.grad(w)) / lam, 0.0)
+    drift = np.linalg.norm(hyperbola.hessian(w - newton_step) - H)     # the Hessian moves by ~e to the hyperbola
+    assert drift < 10 * e
+    assert lin.tol == pytest.approx(lin.nonzero_min * 2 * EPS + 10 * gn + 3 * drift, rel=1e-6)
     assert lin.kind == "non-hyperbolic" and lin.nullity == 1
     assert lin.zero_max == pytest.approx(e, rel=1e-3)        # det H / tr H = -2e / 2
     assert linearize(hyperbola, w, tol=2 * 2 * EPS).kind == "saddle"   # the rounding-only threshold splits it wrongly

@@ -203,6 +203,23 @@ def test_an_isolated_degenerate_minimum_is_a_non_hyperbolic_marker_not_a_curve()
     assert center.get_linestyle() == "--" and np.ptp(center.get_ydata()) == pytest.approx(0.0, abs=1e-12)
 
 
+
+@pytest.mark.parametrize("n_starts", [6, 7])
+def test_the_crossing_of_two_lines_of_minima_is_non_hyperbolic_whether_or_not_a_start_lies_on_it(n_starts):
+    """L = (w1 w2)^2 / 2 >= 0 has no saddle; with 6 starts Newton only approaches 0 linearly (|w| ~ 1e-4), where
+    the Hessian is ~1e-7 with eigenvalues of both signs (it was marked a saddle)."""
+    import sympy as sp
+
+    w1, w2 = sp.symbols("w1 w2")
+    ax = plot.phase_portrait(gf.symbolic.from_expr((w1 * w2) ** 2 / 2, [w1, w2]).compile(), n_starts=n_starts,
+                             resolution=15)
+    markers = _markers(ax)
+    assert set(markers) <= {"non-hyperbolic"}
+    if n_starts == 6:                                   # no start on the axes: the crossing alone, as a marker
+        assert min(np.hypot(*xy) for xy in markers["non-hyperbolic"]) < 1e-2
+    else:                                               # starts on the axes: the two lines of minima are traced
+        assert len(_gid_lines(ax, "manifold")) == 2
+
 def test_slice_of_a_network_through_a_minimum_along_named_directions(small_net):
     obj, w_star = small_net
     lin = gf.linearize(obj, w_star)
