@@ -983,6 +983,14 @@ def spectrum(obj, w, k=DEFAULT_K, which="largest", method="auto", rtol=DEFAULT_L
     as two calls, one per end); elsewhere ARPACK gets NumPy copies.  The largest eigenvalues of a network Hessian are well separated
     and converge in a few dozen products each; the smallest cluster at zero
     at a degenerate minimum (Lemma 1) and converge slowly.
+
+    Lanczos builds one Krylov space from one start vector, so an eigenvalue
+    repeated exactly (a deep linear network's Hessian has such multiplicities
+    at every point, from the symmetries of its layers) may be returned once,
+    and the next distinct eigenvalues fill the remaining places: each returned
+    pair is accurate, but they need not be the ``k`` most extreme counted with
+    multiplicity.  Where multiplicities matter, use ``method="dense"`` (``P``
+    up to a few thousand) or compare with :func:`spectral_density`.
     """
     obj = _validate_objective(obj)
     w = _validate_w_star(obj, w, "w")
@@ -1019,11 +1027,21 @@ def spectrum(obj, w, k=DEFAULT_K, which="largest", method="auto", rtol=DEFAULT_L
         return to_solver(_finite_hvp(obj, w, _backend.as_array(V, xp).T, xp)).T
 
     operator = linalg.LinearOperator((P, P), matvec=matvec, matmat=matmat, dtype=np.float64)
-    v0 = np.random.default_rng(seed).standard_normal(P)
+    rng = np.random.default_rng(seed)
+    v0 = rng.standard_normal(P)
+    # |H v0| / |v0| is a lower bound of |lambda|_max; H v0 = 0 for a random v0 means H = 0 (almost surely), where
+    # Lanczos cannot start (ARPACK: "starting vector is zero")
+    lower_bound = float(np.linalg.norm(_backend.to_numpy(matvec(v0)))) / float(np.linalg.norm(v0))
+    if lower_bound == 0.0:
+        basis = _backend.as_array(np.linalg.qr(rng.standard_normal((P, k)))[0], xp)
+        return HessianSpectrum(eigenvalues=np.zeros(k), eigenvectors=basis, which=which, method="lanczos",
+                               n_hvp=count[0], converged=True,
+                               message="H v = 0 for a random v: the Hessian is zero (almost surely); every "
+                                       "direction is an eigenvector with eigenvalue 0")
     tol = rtol
     if not arpack:
-        # cupyx's tol bounds the residual norm itself: scale rtol by a lower bound of |lambda|_max, ||H v0|| / ||v0||
-        tol = rtol * float(np.linalg.norm(matvec(v0))) / float(np.linalg.norm(v0))
+        # cupyx's tol bounds the residual norm itself: scale rtol by the lower bound of |lambda|_max
+        tol = rtol * lower_bound
         v0 = _backend.as_array(v0, xp) if native else v0
     converged, message = True, f"Lanczos ({linalg.__name__}.eigsh) converged"
     try:
@@ -1472,7 +1490,10 @@ def _validate_grid(grid):
 def _validate_probe_inputs(obj: Objective, probe_inputs):
     if probe_inputs is None:
         return None
-    X = np.asarray(_backend.to_numpy(probe_inputs), dtype=np.float64)
+    try:
+        X = np.asarray(_backend.to_numpy(probe_inputs), dtype=np.float64)
+    except (TypeError, ValueError):
+        raise TypeError(f"`probe_inputs` must be an array of real numbers (m, d); got {describe(probe_inputs)}.") from None
     d = int(obj.data.X.shape[1])
     if X.ndim != 2 or X.shape[1] != d:
         raise ValueError(
@@ -1514,4 +1535,6 @@ def _validate_invariant_w(model: Network, w):
             f"`w` must have shape ({model.size},) or (m, {model.size}) for this model with P = {model.size} "
             f"parameters; got shape {tuple(w.shape)}."
         )
+    if not bool(xp.all(xp.isfinite(w))):
+        raise ValueError("`w` must be finite; it has NaN or inf entries.")
     return w

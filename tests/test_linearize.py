@@ -420,6 +420,20 @@ def test_which_selects_the_documented_ends_of_a_known_spectrum(method):
         np.testing.assert_allclose(obj.A @ result.eigenvectors, result.eigenvectors * result.eigenvalues, atol=1e-8)
 
 
+
+@pytest.mark.parametrize("which", ["largest", "smallest", "both", "magnitude"])
+def test_lanczos_on_a_zero_hessian_returns_zero_eigenvalues(which):
+    """At w = 0 a deep linear net with two hidden layers has H = 0 (every term of L is cubic or more in w): ARPACK
+    cannot start there ("starting vector is zero")."""
+    rng = np.random.default_rng(0)
+    obj = gf.Objective(gf.models.DeepLinear([3, 4, 4, 2]), gf.Dataset(rng.standard_normal((4, 3)),
+                                                                      rng.standard_normal((4, 2))))
+    np.testing.assert_array_equal(obj.hessian(np.zeros(obj.size)), 0.0)
+    result = spectrum(obj, np.zeros(obj.size), k=3, which=which, method="lanczos")
+    assert result.converged and "zero" in result.message
+    np.testing.assert_array_equal(result.eigenvalues, 0.0)
+    np.testing.assert_allclose(result.eigenvectors.T @ result.eigenvectors, np.eye(3), atol=1e-12)
+
 def test_slq_with_p_steps_on_a_diagonal_hessian_is_exact():
     hess = np.linspace(-1.0, 3.0, 12)
     obj = Quadratic(hess)
@@ -630,6 +644,8 @@ def test_bad_probe_counts_grids_and_bandwidths_are_refused(hyperbola):
         spectral_density(hyperbola, [1.0, 1.0], grid=np.ones((2, 2)))
     with pytest.raises(ValueError, match="`probe_inputs` must be raw inputs of shape"):
         degeneracy(hyperbola, [1.0, 1.0], probe_inputs=np.ones((3, 2)))
+    with pytest.raises(TypeError, match="`probe_inputs` must be an array of real numbers"):
+        degeneracy(hyperbola, [1.0, 1.0], probe_inputs="abc")
 
 
 def test_objects_without_the_objective_protocol_are_refused(hyperbola, tmp_path, monkeypatch):
@@ -655,6 +671,8 @@ def test_invariants_refuse_non_homogeneous_units_and_wrong_shapes():
         invariants(gf.models.DeepLinear([2, 3, 1]), np.zeros(8))
     with pytest.raises(TypeError, match="`model` must be a gradflow network"):
         invariants("relu", np.zeros(9))
+    with pytest.raises(ValueError, match="`w` must be finite"):
+        invariants(gf.models.DeepLinear([2, 3, 1]), np.r_[np.nan, np.zeros(8)])
 
 
 def test_an_analysis_where_the_hessian_overflows_says_so_instead_of_returning_nan():
