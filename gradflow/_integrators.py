@@ -264,7 +264,8 @@ def compiled(method, kernels, ensemble=False):
 
     ``entry(method, kernels.rhs, kernels.jac, kernels.args, w0, t0, tf, t_eval,
     rtol, atol, max_steps)`` returns ``(ts, ws, status, nfev, njev, accepted,
-    rejected)``, and for DOPRI5_DETECTING (:func:`integrate_switching`) the
+    rejected, t_reached)``, ``t_reached`` the time where the integration
+    stopped, and for DOPRI5_DETECTING (:func:`integrate_switching`) the
     hand-over time after them: with an empty ``t_eval`` every accepted step,
     otherwise the solution at each time of ``t_eval`` (sorted, in [t0, tf])
     reached before a failure.  With ``ensemble=True`` the entry point takes
@@ -317,7 +318,7 @@ def integrate_one_step(method, rhs, jac, args, w0, t0, tf, t_eval, rtol, atol, m
     rhs(t, w, f0, args)
     nfev, njev, accepted, rejected = 1, 0, 0, 0
     if not _all_finite(f0) or not _all_finite(w):
-        return ts[:n_out], ws[:n_out], DIVERGED, nfev, njev, accepted, rejected
+        return ts[:n_out], ws[:n_out], DIVERGED, nfev, njev, accepted, rejected, t0
     order = 5 if explicit else 3
     h = _initial_step(rhs, args, t0, w, f0, order, rtol, atol, tf - t0)
     nfev += 1
@@ -414,7 +415,7 @@ def integrate_one_step(method, rhs, jac, args, w0, t0, tf, t_eval, rtol, atol, m
             break
         factor = MAX_GROWTH if err == 0.0 else min(MAX_GROWTH, SAFETY * err ** (-1.0 / order))
         h *= max(MIN_SHRINK, factor)
-    return ts[:n_out], ws[:n_out], status, nfev, njev, accepted, rejected
+    return ts[:n_out], ws[:n_out], status, nfev, njev, accepted, rejected, t
 
 
 # ----------------------------------------------------------------------------- BDF
@@ -580,7 +581,7 @@ def integrate_bdf(method, rhs, jac, args, w0, t0, tf, t_eval, rtol, atol, max_st
     rhs(t0, w0, f, args)
     nfev, njev, accepted, rejected = 1, 0, 0, 0
     if not (_all_finite(f) and _all_finite(w0)):
-        return ts[:n_out], ws[:n_out], DIVERGED, nfev, njev, accepted, rejected
+        return ts[:n_out], ws[:n_out], DIVERGED, nfev, njev, accepted, rejected, t0
     h = _initial_step(rhs, args, t0, w0, f, 1, rtol, atol, tf - t0)
     nfev += 1
     D = np.zeros((BDF_MAX_ORDER + 3, size))
@@ -732,7 +733,7 @@ def integrate_bdf(method, rhs, jac, args, w0, t0, tf, t_eval, rtol, atol, max_st
         equal_steps = 0
     if status == SUCCESS and not _all_finite(D[0]):
         status = DIVERGED
-    return ts[:n_out], ws[:n_out], status, nfev, njev, accepted, rejected
+    return ts[:n_out], ws[:n_out], status, nfev, njev, accepted, rejected, t
 
 
 @numba.njit(cache=True)
@@ -742,15 +743,15 @@ def integrate_switching(method, rhs, jac, args, w0, t0, tf, t_eval, rtol, atol, 
     Returns :func:`integrate_one_step`'s tuple plus the time of the hand-over (NaN when there was none); the
     output rows of the two integrators are joined, each time once.
     """
-    ts, ws, status, nfev, njev, accepted, rejected = integrate_one_step(method, rhs, jac, args, w0, t0, tf, t_eval,
-                                                                        rtol, atol, max_steps)
+    ts, ws, status, nfev, njev, accepted, rejected, reached = integrate_one_step(method, rhs, jac, args, w0, t0, tf,
+                                                                                 t_eval, rtol, atol, max_steps)
     if status != STIFF:
-        return ts, ws, status, nfev, njev, accepted, rejected, np.nan
+        return ts, ws, status, nfev, njev, accepted, rejected, reached, np.nan
     n = ts.shape[0] - 1                               # the last row is the state the explicit steps stopped at
     t_switch = ts[n]
     dense = t_eval.shape[0] > 0
     later = t_eval[np.searchsorted(t_eval, t_switch, side="right"):].copy() if dense else t_eval
-    ts_b, ws_b, status, nfev_b, njev_b, accepted_b, rejected_b = integrate_bdf(
+    ts_b, ws_b, status, nfev_b, njev_b, accepted_b, rejected_b, reached = integrate_bdf(
         BDF, rhs, jac, args, ws[n].copy(), t_switch, tf, later, rtol, atol, max(max_steps - accepted - rejected, 1))
     skip = 0 if dense else 1                          # without requested times BDF starts with the hand-over point
     total = n + ts_b.shape[0] - skip
@@ -761,7 +762,7 @@ def integrate_switching(method, rhs, jac, args, w0, t0, tf, t_eval, rtol, atol, 
     ts_all[n:] = ts_b[skip:]
     ws_all[n:] = ws_b[skip:]
     return (ts_all, ws_all, status, nfev + nfev_b, njev + njev_b, accepted + accepted_b, rejected + rejected_b,
-            t_switch)
+            reached, t_switch)
 
 
 @numba.njit(cache=True, parallel=True)
@@ -769,7 +770,7 @@ def ensemble_one_step(method, rhs, jac, args, W0, t0, tf, t_eval, rtol, atol, ma
                       switched):
     """:func:`integrate_switching` from every row of ``W0`` in parallel; ``switched[i]`` the hand-over time."""
     for i in numba.prange(W0.shape[0]):
-        ts, ws, st, nf, _, _, _, t_switch = integrate_switching(method, rhs, jac, args, W0[i].copy(), t0, tf, t_eval,
+        ts, ws, st, nf, _, _, _, _, t_switch = integrate_switching(method, rhs, jac, args, W0[i].copy(), t0, tf, t_eval,
                                                                 rtol, atol, max_steps)
         for r in range(ts.shape[0]):
             out[r, i, :] = ws[r]
@@ -784,7 +785,7 @@ def ensemble_bdf(method, rhs, jac, args, W0, t0, tf, t_eval, rtol, atol, max_ste
                  switched):
     """:func:`integrate_bdf` from every row of ``W0`` in parallel (``switched`` is left as it is)."""
     for i in numba.prange(W0.shape[0]):
-        ts, ws, st, nf, _, _, _ = integrate_bdf(method, rhs, jac, args, W0[i].copy(), t0, tf, t_eval, rtol, atol,
+        ts, ws, st, nf, _, _, _, _ = integrate_bdf(method, rhs, jac, args, W0[i].copy(), t0, tf, t_eval, rtol, atol,
                                                 max_steps)
         for r in range(ts.shape[0]):
             out[r, i, :] = ws[r]

@@ -43,12 +43,15 @@ class Activation(abc.ABC):
     on any supported array.  ``is_linear`` lets the network skip the
     elementwise products of a linear unit; ``is_polynomial`` says whether a
     network built from it has a loss that is polynomial in the weights (the
-    symbolic layer accepts only these).
+    symbolic layer accepts only these); ``is_smooth`` whether σ is
+    continuously differentiable (the gradient flow's vector field is then
+    continuous).
     """
 
     name: str = "activation"
     is_linear: bool = False
     is_polynomial: bool = False
+    is_smooth: bool = True
 
     def __call__(self, z):
         xp = _backend.namespace(z)
@@ -97,6 +100,7 @@ class ReLU(Activation):
     """
 
     name = "relu"
+    is_smooth = False
 
     def value(self, z, xp):
         return xp.where(z > 0, z, xp.zeros_like(z))

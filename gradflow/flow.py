@@ -29,6 +29,7 @@ import scipy.integrate
 from . import _backend, _integrators
 from ._kernels import bind, compiled_kernels, network_hvp
 from ._validation import check_int, check_real, describe
+from .models import Network
 from .objective import Objective
 from .trajectory import Trajectory, evaluate_path
 
@@ -74,6 +75,10 @@ _COMPILED_METHODS = {
 _COMPILED_CODES = {"dopri5": _integrators.DOPRI5, "exprb32": _integrators.EXPRB32, "bdf": _integrators.BDF,
                    "dopri5+bdf": _integrators.DOPRI5_DETECTING}
 _STIFF_SCIPY = ("Radau", "BDF", "LSODA")
+#: Appended to the message of a failed run of a network whose activation is not smooth.
+_KINK_NOTE = (". The network's units are not smooth (ReLU): -grad L jumps where a pre-activation crosses 0, and "
+              "the flow can slide along such a kink (a Filippov sliding mode), where adaptive steps shrink without end. "
+              "gf.gd with a small lr follows the same flow; or use a smooth activation such as 'tanh'")
 _NO_TIMES = np.empty(0)
 _SMALLEST_RTOL = 100 * np.finfo(np.float64).eps
 _STATUS_NAMES = {
@@ -186,6 +191,8 @@ class GradientFlow:
             t_events = None
         else:
             times, path, status, message, info, t_events = self._solve_scipy(chosen, w0, t0, tf, t_eval, rtol, atol, events)
+        if status == "failed" and _has_kinks(self.obj):
+            message += _KINK_NOTE
         return self._trajectory(times, path, status, message, chosen, info, rtol, atol, t_events)
 
     def solve_ensemble(self, W0, t_span, t_eval=None, method="auto", rtol=DEFAULT_RTOL, atol=DEFAULT_ATOL,
@@ -294,11 +301,11 @@ class GradientFlow:
     def _solve_compiled(self, method, w0, t0, tf, t_eval, rtol, atol, max_steps):
         requested = _NO_TIMES if t_eval is None else t_eval
         k, entry = self._compiled(method)
-        ts, ws, code, nfev, njev, accepted, rejected, *switch = entry(_COMPILED_CODES[method], k.rhs, k.jac, k.args, w0,
-                                                                      t0, tf, requested, rtol, atol, max_steps)
+        ts, ws, code, nfev, njev, accepted, rejected, end, *switch = entry(_COMPILED_CODES[method], k.rhs, k.jac,
+                                                                           k.args, w0, t0, tf, requested, rtol, atol,
+                                                                           max_steps)
         switched_at = float(switch[0]) if switch and math.isfinite(switch[0]) else None
         status = _STATUS_NAMES[int(code)]
-        end = ts[-1] if ts.shape[0] else t0
         if code == _integrators.SUCCESS:
             message = "the integration reached the end of the time span"
         elif code == _integrators.DIVERGED:
@@ -462,6 +469,12 @@ class _NonFiniteField(ArithmeticError):
 def _all_finite(w) -> bool:
     """Whether the vector ``w`` is finite: one dot product (sub-microsecond), or element by element when it overflows."""
     return math.isfinite(np.dot(w, w)) or bool(np.isfinite(w).all())
+
+
+def _has_kinks(obj) -> bool:
+    """Whether ``obj`` is a network whose activation is not smooth (ReLU): its vector field jumps."""
+    model = getattr(obj, "model", None)
+    return isinstance(model, Network) and not model.activation.is_smooth
 
 
 def _lyapunov_note(times, loss, rtol, atol) -> str:

@@ -367,6 +367,24 @@ def test_an_explicit_scipy_method_says_whether_the_field_or_the_step_size_stoppe
     np.testing.assert_array_equal(late.t, [0.25])
 
 
+
+@pytest.mark.parametrize("method", ["dopri5", "bdf"])
+def test_a_relu_flow_stuck_on_a_kink_says_where_it_stopped_and_why(method):
+    """-grad L of a ReLU net jumps where a pre-activation crosses 0; here the flow slides along such a kink near
+    t = 0.59, where adaptive steps shrink without end.  The message gives the time reached (not the last requested
+    time, 0) and the cause."""
+    rng = np.random.default_rng(4)
+    obj = gf.Objective(gf.models.MLP([3, 5, 2], activation="relu"), gf.Dataset(rng.standard_normal((6, 3)),
+                                                                                rng.standard_normal((6, 2))))
+    traj = gf.GradientFlow(obj).solve(obj.init(seed=1, scale=0.5), (0, 5.0), t_eval=[0.0, 5.0], method=method,
+                                      max_steps=3000)
+    assert traj.status == "failed" and "Filippov" in traj.message and "gf.gd" in traj.message
+    reached = float(re.search(r"t = ([0-9.e+-]+)", traj.message).group(1))
+    assert 0.5 < reached < 5.0
+    np.testing.assert_array_equal(traj.t, [0.0])
+    smooth = gf.Objective(gf.models.MLP([3, 5, 2], activation="tanh"), obj.data)
+    assert "Filippov" not in gf.GradientFlow(smooth).solve(smooth.init(seed=1), (0, 5.0), max_steps=3).message
+
 def test_a_scipy_run_stopped_by_a_non_finite_field_keeps_its_times_and_events():
     flow = gf.GradientFlow(_BlowUp())
     times = np.linspace(0, 2, 9)
