@@ -269,16 +269,19 @@ def _validate_trajectories(trajectories, labels) -> list:
 def _validate_metrics(metrics, runs) -> tuple:
     if isinstance(metrics, str):
         metrics = (metrics,)
-    if not isinstance(metrics, (list, tuple)) or not metrics:
-        raise TypeError(f"`metrics` must be a non-empty sequence of metric names; got {describe(metrics)}.")
+    if not isinstance(metrics, (list, tuple)):
+        raise TypeError(f"`metrics` must be a sequence of metric names; got {describe(metrics)}.")
+    if not metrics:
+        raise ValueError("`metrics` is empty; name at least one, e.g. metrics=['loss'].")
     for name in metrics:
         if not isinstance(name, str):
             raise TypeError(f"`metrics` must hold strings; got {describe(name)}.")
         for label, traj in runs:
             if name != "loss" and name not in traj.metrics:
                 have = ", ".join(repr(k) for k in ["loss", *traj.metrics])
-                raise ValueError(f"`metrics` asks for {name!r}, which trajectory {label or 'given'} does not record; "
-                                 f"it has {have}. (A compiled symbolic objective records only 'loss'.)")
+                which = f"trajectory {label!r}" if label is not None else "the trajectory"
+                hint = " (a run of a compiled symbolic objective records only 'loss')" if not traj.metrics else ""
+                raise ValueError(f"`metrics` asks for {name!r}, which {which} does not record; it has {have}{hint}.")
     return tuple(metrics)
 
 
@@ -1184,7 +1187,8 @@ def landscape(obj, w_center=None, directions=None, extent=None, kind="surface", 
         lines.set_gid("loss-lines")
         ax.set_aspect("auto")
     artist.set_gid("loss")
-    if colorbar and kind == "contour":
+    finite = L.compressed()
+    if colorbar and kind == "contour" and finite.size and finite.max() > finite.min():     # a constant L has no scale
         _colorbar(ax, artist)
     ax.set_xlabel(plane_.labels[0])
     ax.set_ylabel(plane_.labels[1])

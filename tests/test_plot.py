@@ -387,6 +387,15 @@ def test_landscape_of_the_degenerate_valley_and_its_weight_decayed_bowl():
     assert surface.get_zlim()[1] >= L * 0.99                                 # the corner (2, -2) is the highest point
 
 
+def test_a_constant_landscape_has_no_colour_bar():
+    import sympy as sp
+
+    w1, w2 = sp.symbols("w1 w2")
+    flat = plot.landscape(gf.symbolic.from_expr(0 * w1 + 1, [w1, w2]).compile(), kind="contour", resolution=11)
+    valley = plot.landscape(gf.symbolic.from_expr(w1 ** 2, [w1, w2]).compile(), kind="contour", resolution=11)
+    assert len(flat.figure.axes) == 1 and len(valley.figure.axes) == 2          # the valley's colour bar
+
+
 def test_landscape_surface_needs_a_3d_axes_and_a_known_kind():
     _, ax = plt.subplots()
     with pytest.raises(ValueError, match="`ax`"):
@@ -532,6 +541,7 @@ def test_curves_of_a_run_that_recorded_nothing_point_to_its_status():
     ({"labels": ["a", "b"]}, ValueError, "`labels`"),
     ({"logy": [True]}, ValueError, "`logy`"),
     ({"axes": [None]}, ValueError, "`axes`"),
+    ({"metrics": []}, ValueError, "`metrics` is empty"),
 ])
 def test_bad_input_to_curves(kwargs, error, match):
     with pytest.raises(error, match=match):
