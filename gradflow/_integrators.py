@@ -770,8 +770,8 @@ def ensemble_one_step(method, rhs, jac, args, W0, t0, tf, t_eval, rtol, atol, ma
                       switched):
     """:func:`integrate_switching` from every row of ``W0`` in parallel; ``switched[i]`` the hand-over time."""
     for i in numba.prange(W0.shape[0]):
-        ts, ws, st, nf, _, _, _, _, t_switch = integrate_switching(method, rhs, jac, args, W0[i].copy(), t0, tf, t_eval,
-                                                                rtol, atol, max_steps)
+        ts, ws, st, nf, _, _, _, _, t_switch = integrate_switching(method, rhs, jac, args, W0[i].copy(), t0, tf,
+                                                                   t_eval, rtol, atol, max_steps)
         for r in range(ts.shape[0]):
             out[r, i, :] = ws[r]
         status[i] = st
@@ -785,8 +785,8 @@ def ensemble_bdf(method, rhs, jac, args, W0, t0, tf, t_eval, rtol, atol, max_ste
                  switched):
     """:func:`integrate_bdf` from every row of ``W0`` in parallel (``switched`` is left as it is)."""
     for i in numba.prange(W0.shape[0]):
-        ts, ws, st, nf, _, _, _, _ = integrate_bdf(method, rhs, jac, args, W0[i].copy(), t0, tf, t_eval, rtol, atol,
-                                                max_steps)
+        ts, ws, st, nf, _, _, _, _ = integrate_bdf(method, rhs, jac, args, W0[i].copy(), t0, tf, t_eval, rtol,
+                                                   atol, max_steps)
         for r in range(ts.shape[0]):
             out[r, i, :] = ws[r]
         status[i] = st
