@@ -77,8 +77,8 @@ _COMPILED_CODES = {"dopri5": _integrators.DOPRI5, "exprb32": _integrators.EXPRB3
 _STIFF_SCIPY = ("Radau", "BDF", "LSODA")
 #: Appended to the message of a failed run of a network whose activation is not smooth.
 _KINK_NOTE = (". The network's units are not smooth (ReLU): -grad L jumps where a pre-activation crosses 0, and "
-              "the flow can slide along such a kink (a Filippov sliding mode), where adaptive steps shrink without end. "
-              "gf.gd with a small lr follows the same flow; or use a smooth activation such as 'tanh'")
+              "the flow can slide along such a kink (a Filippov sliding mode), where adaptive steps shrink without "
+              "end. gf.gd with a small lr follows the same flow; or use a smooth activation such as 'tanh'")
 _NO_TIMES = np.empty(0)
 _SMALLEST_RTOL = 100 * np.finfo(np.float64).eps
 _STATUS_NAMES = {

@@ -1493,7 +1493,8 @@ def _validate_probe_inputs(obj: Objective, probe_inputs):
     try:
         X = np.asarray(_backend.to_numpy(probe_inputs), dtype=np.float64)
     except (TypeError, ValueError):
-        raise TypeError(f"`probe_inputs` must be an array of real numbers (m, d); got {describe(probe_inputs)}.") from None
+        raise TypeError(f"`probe_inputs` must be an array of real numbers, shape (m, d); got "
+                        f"{describe(probe_inputs)}.") from None
     d = int(obj.data.X.shape[1])
     if X.ndim != 2 or X.shape[1] != d:
         raise ValueError(
