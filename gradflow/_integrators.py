@@ -333,6 +333,7 @@ def integrate_one_step(method, rhs, jac, args, w0, t0, tf, t_eval, rtol, atol, m
     err_sub = np.empty(size)
     K_sub = np.empty((7, size))
     w_stage = np.empty(size)
+    stage_sub = np.empty(size)                        # the sub-steps' own, so the stiffness test sees the step's
     stiff_steps, nonstiff_steps = 0, 0
     have_jacobian = False
     status = SUCCESS
@@ -340,6 +341,7 @@ def integrate_one_step(method, rhs, jac, args, w0, t0, tf, t_eval, rtol, atol, m
         if accepted + rejected >= max_steps:
             status = TOO_MANY_STEPS
             break
+        last = h >= tf - t                            # this step ends at tf exactly (t + (tf - t) may round below)
         h = min(h, tf - t)
         if h <= 1e-14 * max(abs(t), 1.0):
             status = STEP_UNDERFLOW
@@ -368,7 +370,7 @@ def integrate_one_step(method, rhs, jac, args, w0, t0, tf, t_eval, rtol, atol, m
             h *= max(MIN_SHRINK, SAFETY * err ** (-1.0 / order))
             rejected += 1
             continue
-        t_new = t + h
+        t_new = tf if last else t + h
         # output: requested times inside (t, t_new] by a sub-step from the step's start
         if dense:
             while next_eval < t_eval.shape[0] and t_eval[next_eval] <= t_new:
@@ -376,7 +378,7 @@ def integrate_one_step(method, rhs, jac, args, w0, t0, tf, t_eval, rtol, atol, m
                 if te == t_new:
                     ws[n_out] = w_new
                 elif explicit:
-                    _dopri_step(rhs, args, t, w, f0, te - t, K_sub, w_sub, err_sub, w_stage)
+                    _dopri_step(rhs, args, t, w, f0, te - t, K_sub, w_sub, err_sub, stage_sub)
                     nfev += 6
                     ws[n_out] = w_sub
                 else:
@@ -613,11 +615,12 @@ def integrate_bdf(method, rhs, jac, args, w0, t0, tf, t_eval, rtol, atol, max_st
         if h <= 1e-14 * max(abs(t), 1.0):
             status = STEP_UNDERFLOW
             break
+        last = t + h >= tf                            # this step ends at tf exactly (t + (tf - t) may round below)
         if t + h > tf:
             _rescale_differences(D, order, (tf - t) / h)
             h = tf - t
             equal_steps = 0
-        t_new = t + h
+        t_new = tf if last else t + h
         for p in range(size):
             total, weighted = D[0, p], 0.0
             for j in range(1, order + 1):

@@ -239,11 +239,17 @@ def gd(obj, w0, lr=DEFAULT_LR, steps=DEFAULT_STEPS, record_every=DEFAULT_RECORD_
     Figure 2, here :math:`|\lambda_j| \le P\,\epsilon\,\lambda_{\max}`) the limit
     :math:`c_j(0) + \eta s \beta_j`, with :math:`\beta_j = 0` because
     :math:`b = \Phi^\top y / n` lies in the range of :math:`H` (the propagator sets
-    those coordinates to exactly 0, dropping rounding error): they stay put.
+    those coordinates to exactly 0 where they are at the rounding level
+    :math:`P\epsilon\|b\|`): they stay put.  A larger :math:`\beta_j`
+    belongs to an eigenvalue too small to resolve (features so ill-conditioned
+    that :math:`\lambda_j/\lambda_{\max} < P\epsilon`), whose direction drifts
+    by :math:`\eta s\beta_j`.
     Only the recorded steps are evaluated, segment by segment between
     perturbations (the same noise, from the same random numbers, as
     iterating), so the cost does not grow with ``steps``.  The result equals
-    iteration to rounding error (about 1e-12 relative).  When
+    iteration to rounding error (about 1e-12 relative) when the Hessian's
+    eigenvalues are resolved; below :math:`P\epsilon\lambda_{\max}` they are
+    known only to that accuracy, and so is the propagator.  When
     :math:`|1 - \eta\lambda_{\max}| > 1` the run diverges (status ``"diverged"``)
     without overflow.
 
@@ -739,7 +745,10 @@ def _gd_quadratic(obj, W0, single, lr, steps, record_every, perturbation) -> Tra
     negative = factor < 0
     # b = Phi^T y / n lies in the range of H = Phi^T Phi / n, so its null-space coordinates are rounding
     # error; zeroing them keeps the degenerate directions exactly where they are (the paper's Section 4.1).
-    beta = np.where(zero, 0.0, b @ V)
+    # A coordinate well above rounding belongs to an eigenvalue too small to resolve, not to the null space
+    # (ill-conditioned features): it keeps its drift lr * s * beta_j, the limit for lr * lambda_j * s << 1.
+    beta = b @ V
+    beta = np.where(zero & (np.abs(beta) <= P * np.finfo(np.float64).eps * np.linalg.norm(b)), 0.0, beta)
     lam_div = np.where(zero, 1.0, lam_eff)
 
     record = _record_steps(steps, record_every)

@@ -206,8 +206,9 @@ class GradientFlow:
         are stiff, otherwise 'dopri5' with each run handing over to 'bdf' where
         it turns stiff.  ``t_eval`` defaults to
         ``DEFAULT_ENSEMBLE_POINTS`` evenly spaced times.  The trajectory's ``w``
-        has shape ``(n_points, m, P)`` and its ``status`` is the worst of the
-        runs (``info["status"]`` lists each).
+        has shape ``(n_points, m, P)``, its ``status`` is the worst of the
+        runs (``info["status"]`` lists each) and its ``nfev`` the total
+        (``info["nfev"]`` lists each run's).
         """
         W0 = self._validate_W0(W0)
         t0, tf = _validate_t_span(t_span)
@@ -232,7 +233,7 @@ class GradientFlow:
             entry(_COMPILED_CODES[chosen], k.rhs, k.jac, k.args, W0, t0, tf, t_eval, rtol, atol, max_steps, out, codes,
                   nfev, reached, switched)
             statuses = [_STATUS_NAMES[int(c)] for c in codes]
-            total_nfev = int(nfev.sum())
+            run_nfev = nfev.tolist()
         else:
             runs = [self.solve(w, (t0, tf), t_eval=t_eval, method=chosen, rtol=rtol, atol=atol) for w in W0]
             reached = np.array([r.n_points for r in runs])
@@ -240,7 +241,7 @@ class GradientFlow:
             for i, r in enumerate(runs):
                 out[: r.n_points, i] = r.w
             statuses = [r.status for r in runs]
-            total_nfev = sum(r.nfev for r in runs)
+            run_nfev = [r.nfev for r in runs]
         # keep the times every run reached; a failed run is reported, never padded with NaN
         n_common = int(reached.min())
         failed = [i for i, s in enumerate(statuses) if s != "success"]
@@ -249,13 +250,13 @@ class GradientFlow:
             f"{len(failed)} of {m} runs did not finish (first: run {failed[0]}, {statuses[failed[0]]}); the trajectory "
             f"stops at t = {t_eval[n_common - 1] if n_common else t0:g}, the last time every run reached. "
             "Lower rtol/atol or shorten t_span for those initial conditions.")
-        info = {"status": statuses, "points_reached": reached.tolist(), "rtol": rtol, "atol": atol}
+        info = {"status": statuses, "points_reached": reached.tolist(), "nfev": run_nfev, "rtol": rtol, "atol": atol}
         if np.isfinite(switched).any():
             info["switched_to_bdf_at"] = [float(t) if np.isfinite(t) else None for t in switched]
         elif chosen == "dopri5+bdf":
             chosen = "dopri5"                         # no run turned stiff
         return self._trajectory(t_eval[:n_common], out[:n_common], status, message, chosen, info, rtol, atol, None,
-                                nfev=total_nfev, check_lyapunov=True)
+                                nfev=sum(run_nfev), check_lyapunov=True)
 
     # ------------------------------------------------------------- internals
     def _resolve_method(self, method, has_events, starts, span):
@@ -444,8 +445,9 @@ class GradientFlow:
 
     def _validate_W0(self, W0):
         W0 = _as_numpy_vector(W0, "W0")
-        if W0.ndim != 2 or W0.shape[1] != self.size:
-            raise ValueError(f"`W0` must have shape (m, {self.size}), one initial condition per row; got shape {W0.shape}.")
+        if W0.ndim != 2 or W0.shape[1] != self.size or W0.shape[0] == 0:
+            raise ValueError(f"`W0` must have shape (m, {self.size}) with m >= 1, one initial condition per row; got "
+                             f"shape {W0.shape}.")
         if not np.all(np.isfinite(W0)):
             raise ValueError("`W0` must be finite; it has NaN or inf entries.")
         return np.ascontiguousarray(W0, dtype=np.float64)
@@ -457,7 +459,10 @@ class GradientFlow:
 
 def _as_numpy_vector(value, name):
     try:
-        return np.asarray(_backend.to_numpy(value), dtype=np.float64)
+        array = np.asarray(_backend.to_numpy(value))
+        if np.iscomplexobj(array) or (array.dtype == object and any(item is None for item in array.flat)):
+            raise TypeError                             # NumPy would drop the imaginary part, turn None into NaN
+        return np.asarray(array, dtype=np.float64)
     except (TypeError, ValueError):
         raise TypeError(f"`{name}` must be an array of real numbers; got {describe(value)}.") from None
 
@@ -529,7 +534,7 @@ def _validate_t_span(t_span):
 def _validate_t_eval(t_eval, t0, tf):
     if t_eval is None:
         return None
-    t_eval = np.asarray(_backend.to_numpy(t_eval), dtype=np.float64)
+    t_eval = _as_numpy_vector(t_eval, "t_eval")
     if t_eval.ndim != 1 or t_eval.size == 0:
         raise ValueError(f"`t_eval` must be a non-empty 1-D array of times; got shape {t_eval.shape}.")
     if not np.all(np.isfinite(t_eval)):

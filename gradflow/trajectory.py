@@ -63,7 +63,9 @@ class Trajectory:
     message : str
         What happened, and what to change when it went wrong.
     nfev : int
-        Number of gradient evaluations (per run for a batch).
+        Number of gradient evaluations: per run for a batch of GD / SGD runs
+        (they take the same steps), the total for an ensemble of flows (each
+        run adapts its own steps; ``info["nfev"]`` lists them).
     method : str
         The integrator or algorithm that produced the path.
     t_events : list of ndarray, optional

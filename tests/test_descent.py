@@ -113,6 +113,19 @@ def test_the_quadratic_propagator_equals_iteration(case):
         np.testing.assert_allclose(quad.metrics[name], it.metrics[name], rtol=1e-9, atol=1e-14)
 
 
+
+def test_the_quadratic_propagator_keeps_the_drift_of_unresolved_eigenvalues():
+    """Monomial features of degree 25 on 40 points: H has eigenvalues below P eps lambda_max that are not a null
+    space (b has coordinates ~1e-9 along them, far above rounding); dropping their drift lr s beta_j put the
+    propagator 5e-5 away from iterating after 50,000 steps."""
+    obj = gf.Objective(gf.models.FeatureRegression(gf.features.Monomial(degree=25)), gf.data.sine(n_train=40))
+    w0 = obj.init(seed=0)
+    lr = 1 / np.linalg.eigvalsh(obj.hessian(w0))[-1]
+    quad = gd(obj, w0, lr=lr, steps=50_000, record_every=25_000, method="quadratic")
+    it = gd(obj, w0, lr=lr, steps=50_000, record_every=25_000, method="iterate")
+    assert quad.info["null_space_dim"] > 0
+    np.testing.assert_allclose(quad.w, it.w, rtol=0, atol=1e-8 * np.abs(it.w).max())
+
 def test_auto_picks_the_quadratic_path_only_for_quadratic_objectives():
     assert gd(legendre_objective(), np.zeros(31), steps=10).method == "gd-quadratic"
     obj = mlp_objective()

@@ -194,6 +194,9 @@ def test_auto_hands_over_to_bdf_where_an_explicitly_started_flow_turns_stiff(sha
     assert sampled.method == "dopri5+bdf"
     np.testing.assert_array_equal(sampled.t, times)
     np.testing.assert_allclose(sampled.w, reference.w, atol=1e-6)
+    # the stiffness test sees the steps, not the sub-steps to requested times: the same hand-over however dense
+    dense = flow.solve(w0, (0, 100), t_eval=np.linspace(0.0, 100.0, 3001), rtol=1e-8, atol=1e-10)
+    assert dense.info["switched_to_bdf_at"] == traj.info["switched_to_bdf_at"]
 
 
 def test_an_ensemble_hands_over_run_by_run(sharpening_valley):
@@ -278,6 +281,8 @@ def test_ensemble_equals_one_run_at_a_time(two_parameter):
         for i, w0 in enumerate(W0):
             single = flow.solve(w0, (0, 5), t_eval=times, method=method, rtol=1e-9, atol=1e-11)
             np.testing.assert_allclose(ensemble.w[:, i], single.w, rtol=1e-12, atol=1e-14)
+            assert ensemble.info["nfev"][i] == single.nfev
+        assert ensemble.nfev == sum(ensemble.info["nfev"])
 
 
 # ---------------------------------------------------------------- failures reported, never silent NaN
@@ -443,6 +448,21 @@ def test_a_terminal_event_stops_the_flow(two_parameter):
     assert len(traj.t_events[0]) == 1
 
 
+
+@pytest.mark.parametrize("method", ["dopri5", "exprb32", "bdf", "auto"])
+def test_the_last_step_lands_on_tf_even_where_t_plus_tf_minus_t_rounds_below_it(quadratic, method):
+    """t0 + (tf - t0) < tf in floating point for this span: the last step used to stop one ulp short of tf and then
+    fail with "step size fell below the resolution of t"."""
+    obj = quadratic[0]
+    t0, tf = -1.788313902605355, 0.014361488866398266
+    flow = gf.GradientFlow(obj)
+    w0 = obj.init(seed=1)
+    traj = flow.solve(w0, (t0, tf), method=method)
+    assert traj.success, traj.message
+    assert traj.t[-1] == tf
+    ensemble = flow.solve_ensemble(np.stack([w0, 2 * w0]), (t0, tf), method=method)
+    assert ensemble.success and ensemble.t[-1] == tf and ensemble.n_points == flow_module.DEFAULT_ENSEMBLE_POINTS
+
 # ------------------------------------------------------------------------------ bad input
 @pytest.mark.parametrize("kwargs, error, match", [
     ({"w0": np.zeros(3)}, ValueError, r"`w0` must have shape \(2,\)"),
@@ -455,6 +475,9 @@ def test_a_terminal_event_stops_the_flow(two_parameter):
     ({"rtol": 0.0}, ValueError, "`rtol` must be > 0"),
     ({"events": 3}, TypeError, r"`events\[0\]` must be a callable"),
     ({"events": lambda t, w: w[0], "method": "bdf"}, ValueError, "`events` need a scipy method"),
+    ({"t_eval": ["a"]}, TypeError, "`t_eval` must be an array of real numbers"),
+    ({"t_eval": [0.0, None]}, TypeError, "`t_eval` must be an array of real numbers"),
+    ({"w0": np.array([0.1 + 1j, 0.2])}, TypeError, "`w0` must be an array of real numbers"),
 ])
 def test_solve_validates_its_input(two_parameter, kwargs, error, match):
     arguments = {"w0": np.array([0.1, 0.2]), "t_span": (0.0, 10.0)}
@@ -478,6 +501,8 @@ def test_compiled_methods_need_compiled_kernels():
 def test_solve_ensemble_validates_w0(two_parameter):
     with pytest.raises(ValueError, match=r"`W0` must have shape \(m, 2\)"):
         gf.GradientFlow(two_parameter).solve_ensemble(np.zeros(2), (0, 1))
+    with pytest.raises(ValueError, match=r"`W0` must have shape \(m, 2\) with m >= 1"):
+        gf.GradientFlow(two_parameter).solve_ensemble(np.empty((0, 2)), (0, 1))
 
 
 def test_gradient_flow_refuses_a_non_objective():
