@@ -275,7 +275,15 @@ def gd(obj, w0, lr=DEFAULT_LR, steps=DEFAULT_STEPS, record_every=DEFAULT_RECORD_
     method = _validate_method(obj, method)
     if method == "quadratic":
         return _gd_quadratic(obj, W0, single, lr, steps, record_every, perturbation)
-    return _iterate(obj, W0, single, lr, steps, record_every, perturbation, progress, _full_batch_engine(obj, lr), "gd")
+    traj = _iterate(obj, W0, single, lr, steps, record_every, perturbation, progress, _full_batch_engine(obj, lr), "gd")
+    if traj.status == "success" and _is_quadratic(obj):
+        # past the stability bound a quadratic's GD diverges, however few steps were taken: the propagator's verdict
+        lam_max = _lambda_max(obj, W0[0])
+        if lr * lam_max > 2.0:
+            message = _divergence_text("GD", lam_max, lr, steps, np.arange(W0.shape[0]), W0.shape[0],
+                                       cause=_UNSTABLE_QUADRATIC.format(lr * lam_max))
+            traj = dataclasses.replace(traj, status="diverged", message=message)
+    return traj
 
 
 def sgd(obj, w0, lr=SGD_DEFAULT_LR, steps=SGD_DEFAULT_STEPS, batch_size=SGD_DEFAULT_BATCH_SIZE, seed=DEFAULT_SEED,
@@ -797,8 +805,7 @@ def _gd_quadratic(obj, W0, single, lr, steps, record_every, perturbation) -> Tra
     if lr * lam_max > 2.0 and status == "success":
         status = "diverged"
         message = _divergence_text("GD", lam_max, lr, steps, np.arange(W.shape[0]), W.shape[0],
-                                   cause=f"lr * λ_max = {lr * lam_max:.6g} > 2, so the component along the top "
-                                         "eigenvector of the Hessian grows like |1 - lr λ_max|^t")
+                                   cause=_UNSTABLE_QUADRATIC.format(lr * lam_max))
     elif status == "diverged":
         message = _divergence_text("GD", lam_max, lr, bad_step, bad_rows, W.shape[0])
     return _finish(obj, times, path, single, status, message, 1, "gd-quadratic", info, W0, lr)
@@ -830,6 +837,11 @@ def _finish(obj, times, path, single, status, message, nfev, method, info, W0, l
         message = f"{method}: {info['steps']} steps done."
     return Trajectory(t=t, w=w, loss=loss, metrics=metrics, status=status, message=message, nfev=int(nfev),
                       method=method, info=info)
+
+
+#: The cause in the message of GD on a quadratic loss past its stability bound.
+_UNSTABLE_QUADRATIC = ("lr * λ_max = {:.6g} > 2, so the component along the top eigenvector of the Hessian grows like "
+                       "|1 - lr λ_max|^t")
 
 
 def _bound(lam_max: float) -> float:

@@ -221,6 +221,17 @@ def test_a_step_above_two_over_lambda_max_diverges_with_a_helpful_message(method
     assert all(np.isfinite(v).all() for v in traj.metrics.values())
 
 
+
+@pytest.mark.parametrize("method", ["iterate", "quadratic"])
+def test_a_short_run_past_the_stable_bound_of_a_quadratic_is_diverged_with_either_engine(method):
+    """Ten steps at lr = 2.5 / lambda_max leave the weights finite, but the run is unstable: both engines say so."""
+    obj = small_quadratic()
+    lam_max = np.linalg.eigvalsh(obj.hessian(np.zeros(obj.size)))[-1]
+    traj = gd(obj, obj.init(seed=0), lr=2.5 / lam_max, steps=10, record_every=5, method=method)
+    assert traj.status == "diverged" and "lr * λ_max = 2.5 > 2" in traj.message
+    assert np.isfinite(traj.w).all()
+    assert gd(obj, obj.init(seed=0), lr=1.9 / lam_max, steps=10, record_every=5, method=method).status == "success"
+
 def test_divergence_of_a_nonlinear_net_is_reported_not_returned_as_nan():
     obj = mlp_objective()
     traj = gd(obj, obj.init(seed=0, scale=1.0), lr=1e3, steps=5000, record_every=10)
