@@ -95,7 +95,8 @@ class GradientFlow:
     Parameters
     ----------
     obj : Objective or compiled symbolic objective
-        Anything with ``size``, ``value``, ``grad`` and ``hessian``.
+        Anything with ``size``, ``value``, ``grad`` and ``hessian`` (``value``
+        of one vector, or of a batch ``(m, P)`` to record the loss in one call).
 
     Attributes
     ----------

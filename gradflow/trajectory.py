@@ -184,7 +184,7 @@ def evaluate_path(obj, W: np.ndarray):
                  if objective else [])
         return np.empty(0), {k: np.empty(0) for k in names}
     if not objective:
-        return np.asarray(obj.value(np.ascontiguousarray(W)), dtype=np.float64), {}
+        return _values_of_rows(obj, np.ascontiguousarray(W)), {}
     xp = obj.xp
     samples = obj.data.n + (obj.data.n_test if obj.data.has_test else 0)
     rows = max(1, PATH_CHUNK_ELEMENTS // (samples * sum(obj.model.widths)))
@@ -194,6 +194,18 @@ def evaluate_path(obj, W: np.ndarray):
                    for k in parts[0]}
         loss = metrics["train_loss"] + (0.5 * obj.weight_decay * np.einsum("np,np->n", W, W) if obj.weight_decay else 0.0)
     return loss, metrics
+
+
+def _values_of_rows(obj, W: np.ndarray) -> np.ndarray:
+    """``obj.value`` of every row of ``W``: in one call when ``value`` takes a batch (as compiled symbolic objectives
+    do), otherwise row by row (an objective-like object whose ``value`` takes one vector)."""
+    try:
+        values = np.asarray(_backend.to_numpy(obj.value(W)), dtype=np.float64)
+        if values.shape == (W.shape[0],):
+            return values
+    except (ValueError, TypeError):
+        pass
+    return np.array([float(_backend.to_numpy(obj.value(w))) for w in W])
 
 
 def _jsonable(value):

@@ -505,6 +505,27 @@ def test_solve_ensemble_validates_w0(two_parameter):
         gf.GradientFlow(two_parameter).solve_ensemble(np.empty((0, 2)), (0, 1))
 
 
+
+def test_an_objective_like_object_whose_value_takes_one_vector_gets_its_loss_recorded():
+    class Bowl:
+        size = 2
+        A = np.array([[2.0, 0.5], [0.5, 1.0]])
+
+        def value(self, w):
+            return 0.5 * w @ self.A @ w          # one vector only: a batch (N, 2) @ (2, 2) @ (N, 2) fails
+
+        def grad(self, w):
+            return self.A @ w
+
+        def hessian(self, w):
+            return self.A
+
+    w0 = np.array([1.0, -1.0])
+    traj = gf.GradientFlow(Bowl()).solve(w0, (0, 1), t_eval=[0.0, 0.5, 1.0])
+    assert traj.success
+    exact = [scipy.linalg.expm(-Bowl.A * t) @ w0 for t in (0.0, 0.5, 1.0)]
+    np.testing.assert_allclose(traj.loss, [0.5 * w @ Bowl.A @ w for w in exact], rtol=1e-5)
+
 def test_gradient_flow_refuses_a_non_objective():
     with pytest.raises(TypeError, match="`obj` must be a gradflow.Objective"):
         gf.GradientFlow("loss")
