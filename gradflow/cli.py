@@ -116,7 +116,8 @@ def _reproduce(parser: argparse.ArgumentParser, args) -> int:
 
 def _cli_message(message: str) -> str:
     """A library validation message in the command line's words: ``--jobs`` for `jobs` and so on."""
-    for name, flag in (("`jobs`", "--jobs"), ("`seed`", "--seed"), ("`out`", "--out"), ("`names`", "NAME")):
+    for name, flag in (("`jobs`", "--jobs"), ("`seed`", "--seed"), ("`out`", "--out"), ("`names`", "NAME"),
+                       ("out='gradflow-results'", "--out gradflow-results")):
         message = message.replace(name, flag)
     return message
 

@@ -203,6 +203,7 @@ def test_unknown_experiment_exits_2_listing_the_valid_names_and_writes_nothing(t
     (["--seed", "-1"], ["--seed", "got -1"]),
     (["--jobs", "two"], ["--jobs", "'two'"]),
     (["--quick", "--full"], ["--full"]),
+    (["--out", ""], ["--out", "empty", "Pass e.g. --out gradflow-results"]),
 ])
 def test_bad_options_exit_2_with_one_line_and_write_nothing(tmp_path, capsys, argv, parts):
     out = tmp_path / "r"
