@@ -38,7 +38,9 @@ from numba.extending import NativeValue, register_model, unbox
 
 from . import _backend
 from .activations import Linear, Polynomial, ReLU, Tanh
-from .models import Network
+from .losses import CrossEntropy, Logistic, Square
+from .models import MLP, DeepLinear, FeatureRegression
+from .objective import Objective
 
 __all__ = ["Kernels", "BoundKernels", "compiled_kernels", "network_args", "kernel_types", "bind", "specialize"]
 
@@ -53,7 +55,10 @@ _SQUARE, _LOGISTIC, _CROSS_ENTROPY = 0, 1, 2
 #: integrators' products): reassociation and fused multiply-add only, so NaN and inf still propagate, and
 #: LLVM may vectorize sums.
 FASTMATH = {"reassoc", "contract"}
-_LOSS_CODES = {"square": _SQUARE, "logistic": _LOGISTIC, "cross_entropy": _CROSS_ENTROPY}
+#: The classes the network kernels implement, each with its code in ``layout``.
+_NETWORK_CLASSES = (DeepLinear, MLP, FeatureRegression)
+_ACTIVATION_CODES = {Linear: _LINEAR, ReLU: _RELU, Tanh: _TANH, Polynomial: _POLY}
+_LOSS_CLASS_CODES = {Square: _SQUARE, Logistic: _LOGISTIC, CrossEntropy: _CROSS_ENTROPY}
 
 
 def compiled_kernels(obj) -> Kernels | None:
@@ -66,9 +71,18 @@ def compiled_kernels(obj) -> Kernels | None:
     own = getattr(obj, "kernels", None)
     if isinstance(own, Kernels):
         return own
-    if not isinstance(getattr(obj, "model", None), Network) or not _backend.is_numpy(obj.xp):
+    if not _has_network_kernels(obj) or not _backend.is_numpy(obj.xp):
         return None
     return Kernels(network_value, network_grad, network_hvp, network_rhs, network_jac, network_args(obj))
+
+
+def _has_network_kernels(obj) -> bool:
+    """Whether the network kernels compute ``obj``'s loss: a gradflow ``Objective`` of one of its networks, with
+    one of its activations and losses, each of exactly the built-in class.  A subclass may change the maths (a
+    user's regularizer, activation or loss), so it gets no compiled kernels and runs on the NumPy path."""
+    model = getattr(obj, "model", None)
+    return (type(obj) is Objective and type(model) in _NETWORK_CLASSES
+            and type(model.activation) in _ACTIVATION_CODES and type(obj.loss) in _LOSS_CLASS_CODES)
 
 
 #: The numba types of a kernel family: its ``args`` and each kernel as a first-class function.
@@ -198,16 +212,8 @@ def network_args(obj) -> tuple:
     """
     model = obj.model
     act = model.activation
-    if isinstance(act, Linear) or act.is_linear:
-        code, coeffs = _LINEAR, ()
-    elif isinstance(act, ReLU):
-        code, coeffs = _RELU, ()
-    elif isinstance(act, Tanh):
-        code, coeffs = _TANH, ()
-    elif isinstance(act, Polynomial):
-        code, coeffs = _POLY, tuple(act.coeffs)
-    else:
-        raise TypeError(f"no compiled kernel for the activation {act!r}")
+    code = _LINEAR if act.is_linear else _ACTIVATION_CODES[type(act)]
+    coeffs = tuple(act.coeffs) if code == _POLY else ()
     widths = [int(width) for width in model.widths]
     n_layers = len(widths) - 1
     w_offsets, b_offsets, rows = [], [], [0]
@@ -220,7 +226,7 @@ def network_args(obj) -> tuple:
     for l in range(1, n_layers + 1):
         rows.append(rows[-1] + (widths[l - 1] if l > 1 else 0))
     rows.append(rows[-1] + widths[n_layers])  # the units of all layers: the height of the work buffers
-    layout = np.array([n_layers, code, _LOSS_CODES[obj.loss.name]] + widths + w_offsets + b_offsets + rows,
+    layout = np.array([n_layers, code, _LOSS_CLASS_CODES[type(obj.loss)]] + widths + w_offsets + b_offsets + rows,
                       dtype=np.int64)
     inputs = np.ascontiguousarray(_backend.to_numpy(obj._inputs), dtype=np.float64)
     targets = np.ascontiguousarray(_backend.to_numpy(obj._targets).T, dtype=np.float64)
@@ -555,6 +561,8 @@ def _hvp_given_forward(w, v, X, XT, TT, params, layout, A, Z, G, RA, RZ, RG, B, 
 
 @numba.njit(cache=True, error_model="numpy", fastmath=FASTMATH, inline="always")
 def _decay(w, gamma):
+    if gamma == 0.0:                                  # not 0 * |w|^2, which is NaN where |w|^2 overflows
+        return 0.0
     s = 0.0
     for p in range(w.shape[0]):
         s += w[p] * w[p]

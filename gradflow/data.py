@@ -244,6 +244,10 @@ class Dataset:
     y_test: Any = None
     info: Mapping[str, Any] | None = None
 
+    def __reduce__(self):
+        # rebuilt through the constructor: a mappingproxy cannot be pickled (multiprocessing, copy.deepcopy)
+        return type(self), (self.X, self.y, self.X_test, self.y_test, dict(self.info))
+
     def __post_init__(self):
         if (self.X_test is None) != (self.y_test is None):
             given, missing = ("X_test", "y_test") if self.y_test is None else ("y_test", "X_test")

@@ -129,7 +129,8 @@ class Network:
     def forward(self, w, X):
         """Network outputs ``f(X)`` of shape ``(..., n, k)`` for flat weights ``w`` (``(P,)`` or ``(..., P)``)."""
         xp = _backend.namespace(w, X)
-        inputs = self.transform(_backend.as_array(X, xp))
+        X = _backend.as_array(X, xp)
+        inputs = self.transform(X)
         if inputs.ndim != 2 or inputs.shape[1] != self.n_inputs:
             raise ValueError(
                 f"`X` must give first-layer inputs of shape (n, {self.n_inputs}); got {tuple(inputs.shape)} "

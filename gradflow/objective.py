@@ -76,6 +76,10 @@ class Objective:
             self._test_targets = self.loss.prepare(data.y_test, self.model.n_outputs, self.xp, "data.y_test")
         self._array_type = type(self._inputs)
 
+    def __reduce__(self):
+        # rebuilt through the constructor: the namespace module it keeps cannot be pickled (multiprocessing)
+        return type(self), (self.model, self.data, self.loss, self.weight_decay)
+
     # --------------------------------------------------------------- layout
     @property
     def size(self) -> int:
@@ -133,6 +137,10 @@ class Objective:
         batch ``(m, P)`` too).
         """
         w, v = self._weights(w), self._weights(v, "v")
+        if w.ndim == 2 and v.ndim == 2 and v.shape != w.shape:
+            raise ValueError(f"`v` must have the shape of the batch `w`, {tuple(w.shape)}, to pair them row by row; got "
+                             f"shape {tuple(v.shape)}. For many directions at one point pass one `w` of shape "
+                             f"({self.size},).")
         xp, model = self.xp, self.model
         params, directions = model._split(w, xp), model._split(v, xp)
         F, cache = model._forward(params, self._inputs, xp)
@@ -262,9 +270,11 @@ class Objective:
                     "convert it first, e.g. with the objective's init() or xp.asarray."
                 )
             w = _backend.as_array(w, self.xp)
-        if w.ndim not in (1, 2) or w.shape[-1] != self.size:
+        if not self.xp.isdtype(w.dtype, ("real floating", "integral")):
+            raise TypeError(f"`{name}` must hold real numbers; got dtype {w.dtype}. Pass a float64 array.")
+        if w.ndim not in (1, 2) or w.shape[-1] != self.size or (w.ndim == 2 and w.shape[0] == 0):
             raise ValueError(
-                f"`{name}` must have shape ({self.size},) or (m, {self.size}) for this objective "
+                f"`{name}` must have shape ({self.size},) or (m, {self.size}) with m >= 1 for this objective "
                 f"with P = {self.size} parameters; got {describe(w)}."
             )
         if not self.xp.isdtype(w.dtype, "real floating"):
@@ -302,6 +312,9 @@ def _validate_data(data) -> Dataset:
 
 def _validate_inputs(model: Network, X, name: str):
     """The first layer's input for ``X``, checked against the model's input width."""
+    if X.ndim != 2:
+        raise ValueError(f"`{name}` must be raw inputs of shape (n, d), one sample per row; got shape {tuple(X.shape)}. "
+                         "A single feature is a column: X.reshape(-1, 1).")
     inputs = model.transform(X)
     if inputs.ndim == 2 and inputs.shape[0] == X.shape[0] and inputs.shape[1] == model.n_inputs:
         return inputs

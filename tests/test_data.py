@@ -462,3 +462,21 @@ def test_digits_seed_changes_the_shuffle_reproducibly():
 def test_digits_validates_its_parameters(kwargs, error, match):
     with pytest.raises(error, match=match):
         digits(**kwargs)
+
+
+
+def test_a_dataset_and_an_objective_survive_pickling_and_deep_copies():
+    import copy
+    import pickle
+
+    import gradflow as gf
+
+    data = sine()
+    again = pickle.loads(pickle.dumps(data))
+    np.testing.assert_array_equal(again.X, data.X)
+    np.testing.assert_array_equal(again.y_test, data.y_test)
+    assert dict(again.info) == dict(data.info)
+    obj = gf.Objective(gf.models.MLP([1, 3, 1], activation="tanh"), data, weight_decay=0.1)
+    w = obj.init(seed=0)
+    for copied in (pickle.loads(pickle.dumps(obj)), copy.deepcopy(obj)):
+        assert copied.value(w) == obj.value(w) and copied.weight_decay == 0.1

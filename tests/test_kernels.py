@@ -86,6 +86,63 @@ def test_objectives_without_compiled_kernels_say_so():
     assert _kernels.compiled_kernels(obj) is None
 
 
+
+class _Softplus(gf.activations.Activation):
+    name = "softplus"
+
+    def value(self, z, xp):
+        return xp.logaddexp(xp.zeros_like(z), z)
+
+    def derivative(self, z, xp):
+        return 1 / (1 + xp.exp(-z))
+
+    def second_derivative(self, z, xp):
+        s = 1 / (1 + xp.exp(-z))
+        return s * (1 - s)
+
+
+class _DoubledSquare(gf.losses.Square):
+    """A user's loss that keeps the built-in's name but not its maths."""
+
+    def value(self, F, T, xp):
+        return 2 * super().value(F, T, xp)
+
+    def gradient(self, F, T, xp):
+        return 2 * super().gradient(F, T, xp)
+
+    def hessian_product(self, F, T, RF, xp):
+        return 2 * super().hessian_product(F, T, RF, xp)
+
+
+def test_user_activations_and_losses_run_on_the_numpy_path_not_on_the_built_in_kernels():
+    rng = np.random.default_rng(0)
+    data = gf.Dataset(rng.standard_normal((6, 2)), rng.standard_normal(6))
+    custom = [gf.Objective(gf.models.MLP([2, 3, 1], activation=_Softplus()), data),
+              gf.Objective(gf.models.MLP([2, 3, 1], activation="tanh"), data, loss=_DoubledSquare())]
+    for obj in custom:
+        assert _kernels.compiled_kernels(obj) is None
+        w0 = obj.init(seed=1)
+        flow = gf.GradientFlow(obj).solve(w0, (0, 2), rtol=1e-10, atol=1e-12)
+        reference = gf.GradientFlow(obj).solve(w0, (0, 2), method="RK45", rtol=1e-10, atol=1e-12)
+        np.testing.assert_allclose(flow.final, reference.final, atol=1e-7)
+        np.testing.assert_allclose(gf.gd(obj, w0, lr=0.1, steps=20, record_every=20).final,
+                                   _numpy_gd(obj, w0, 0.1, 20), rtol=1e-12)
+
+
+def _numpy_gd(obj, w, lr, steps):
+    for _ in range(steps):
+        w = w - lr * obj.grad(w)
+    return w
+
+
+def test_the_value_kernel_without_weight_decay_is_not_nan_where_the_weights_square_overflows():
+    rng = np.random.default_rng(0)
+    obj = gf.Objective(gf.models.DeepLinear([2, 1]), gf.Dataset(rng.standard_normal((4, 2)), np.sign(
+        rng.standard_normal(4))), loss="logistic")
+    kernels = _kernels.compiled_kernels(obj)
+    w = np.array([1.0, 0.5]) * 1e160
+    assert kernels.value(w, kernels.args) == pytest.approx(obj.value(w), rel=1e-12)
+
 def test_bound_kernels_reach_compiled_loops_and_a_wrong_argument_raises():
     # hessian_spectral_radius takes the kernels as typed pointers (_kernels.KernelFunction): exact through the
     # Jacobian pointer, from below by power iteration through the HVP pointer

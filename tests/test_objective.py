@@ -214,3 +214,24 @@ def test_gd_from_zero_stays_in_the_row_space_of_the_features(seed, steps):
         w = w - 0.5 * obj.grad(w)
     null_basis = np.linalg.svd(features(data.X))[2][6:]      # rows spanning the null space of Phi
     assert np.linalg.norm(null_basis @ w) <= 1e-10 * max(np.linalg.norm(w), 1.0)
+
+
+
+def test_bad_weights_directions_and_inputs_name_the_parameter():
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((6, 2))
+    obj = gf.Objective(gf.models.MLP([2, 3, 1]), gf.Dataset(X, rng.standard_normal(6)))
+    w = obj.init(seed=0)
+    with pytest.raises(TypeError, match="`w` must hold real numbers; got dtype complex128"):
+        obj.value(w + 1j)
+    with pytest.raises(TypeError, match="`w` must hold real numbers; got dtype bool"):
+        obj.grad(np.zeros(obj.size, dtype=bool))
+    with pytest.raises(ValueError, match="with m >= 1"):
+        obj.metrics(np.zeros((0, obj.size)))
+    with pytest.raises(ValueError, match="`v` must have the shape of the batch `w`"):
+        obj.hvp(np.stack([w, w]), np.stack([w, w, w]))
+    np.testing.assert_allclose(obj.hvp(np.stack([w, 2 * w]), w), [obj.hvp(w, w), obj.hvp(2 * w, w)])
+    with pytest.raises(ValueError, match=r"`X` must be raw inputs of shape \(n, d\).*reshape\(-1, 1\)"):
+        obj.output_jacobian(w, X[:, 0])
+    with pytest.raises(ValueError, match="`X` must give first-layer inputs"):
+        obj.model.forward(w, [[1.0, 2.0, 3.0]])
