@@ -16,8 +16,11 @@ __all__ = ["check_choice", "check_int", "check_real", "check_bool", "describe"]
 
 def describe(value) -> str:
     """A short description of ``value`` for an error message: its repr for scalars, shape and type for arrays."""
-    shape = getattr(value, "shape", None)
-    if shape is not None and not isinstance(value, numbers.Number):
+    try:
+        shape = getattr(value, "shape", None)
+    except Exception:                                 # objects whose shape attribute raises (sympy's Indexed)
+        shape = None
+    if shape is not None and not isinstance(value, numbers.Number) and hasattr(shape, "__iter__"):
         return f"an array of shape {tuple(shape)} and dtype {getattr(value, 'dtype', '?')}"
     text = repr(value)
     return text if len(text) <= 60 else text[:57] + "..."

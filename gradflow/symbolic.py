@@ -226,9 +226,20 @@ class SymbolicObjective:
         return total
 
     @functools.cached_property
+    def _real_derivatives(self):
+        """The gradient and Hessian of a ``from_expr`` loss, differentiated in real copies of the symbols (the
+        weights are real: with complex ones, ``Abs``, ``sign`` or ``re`` differentiate to unevaluated
+        ``Derivative(re(w), w)``), then written back in the given symbols."""
+        real = [sp.Symbol(w.name, real=True) if not w.is_real else w for w in self.symbols]
+        back = {r: w for r, w in zip(real, self.symbols)}
+        expr = self.expr.xreplace(dict(zip(self.symbols, real)))
+        gradient = sp.Matrix([sp.diff(expr, w) for w in real])
+        return gradient.xreplace(back), _hessian_of(gradient, real).xreplace(back)
+
+    @functools.cached_property
     def _gradient(self):
         if self.model is None:
-            return sp.Matrix([sp.diff(self.expr, w) for w in self.symbols])
+            return self._real_derivatives[0]
         s = self._sample
         per_sample = sp.Matrix([sp.diff(s.expr, w) for w in s.weights])
         total = self._average_over_rows(per_sample)
@@ -249,7 +260,7 @@ class SymbolicObjective:
     @functools.cached_property
     def _hessian(self):
         if self.model is None:
-            return _hessian_of(self._gradient, self.symbols)
+            return self._real_derivatives[1]
         total = self._average_over_rows(self._sample_hessian)
         if self.weight_decay:
             total += _exact_number(self.weight_decay) * sp.eye(self.size)
@@ -808,7 +819,12 @@ def _critical_result(found, symbols, timeout, stage, error, elapsed) -> Critical
 def _critical_worker(expr, symbols, conn) -> None:
     """Runs in a child process: sends ("degrees", ...), ("groebner", ...), ("done", ...) or ("error", text)."""
     try:
-        symbols = list(symbols)
+        # solved in symbols without assumptions: sympy drops the solutions a user's positive=True (or real=True)
+        # symbol excludes, and the critical points of the loss are every complex solution
+        given = list(symbols)
+        symbols = [sp.Symbol(f"_gradflow_w{i}") for i in range(len(given))]
+        back = dict(zip(symbols, given))
+        expr = expr.xreplace(dict(zip(given, symbols)))
         grads = [sp.expand(sp.diff(expr, w)) for w in symbols]
         nonzero = [g for g in grads if g != 0]
         degrees = tuple(sp.Poly(g, *symbols).total_degree() for g in nonzero)
@@ -817,11 +833,13 @@ def _critical_worker(expr, symbols, conn) -> None:
             conn.send(("done", ((), ((),), True, "")))
             return
         G = sp.groebner(nonzero, *symbols, order="grevlex")
-        conn.send(("groebner", (tuple(G.exprs), bool(G.is_zero_dimensional))))
+        conn.send(("groebner", (tuple(e.xreplace(back) for e in G.exprs), bool(G.is_zero_dimensional))))
         if list(G.exprs) == [1]:
             conn.send(("done", ((), (), True, "")))
             return
-        conn.send(("done", _solve_ideal(G, symbols)))
+        points, components, exact, note = _solve_ideal(G, symbols)
+        components = tuple(tuple(e.xreplace(back) for e in component) for component in components)
+        conn.send(("done", (points, components, exact, note)))
     except Exception as exc:  # reported to the parent as a message, never raised there
         conn.send(("error", f"{type(exc).__name__}: {exc}"))
     finally:
@@ -946,6 +964,8 @@ def _validate_data(data, model: Network, loss: str):
 
 
 def _validate_expr(expr):
+    if isinstance(expr, np.ndarray) and expr.ndim == 0:
+        expr = expr.item()                                       # a NumPy scalar array: its number
     if isinstance(expr, (sp.MatrixBase, sp.NDimArray)) or isinstance(expr, (list, tuple, np.ndarray)):
         shape = getattr(expr, "shape", (len(expr),) if hasattr(expr, "__len__") else ())
         raise ValueError(
@@ -957,10 +977,17 @@ def _validate_expr(expr):
     expr = sp.sympify(expr)
     if not isinstance(expr, sp.Expr) or isinstance(expr, sp.MatrixExpr):
         raise ValueError(f"`expr` must be a scalar sympy expression (the loss); got {type(expr).__name__}.")
+    if expr.has(sp.I):
+        raise ValueError(f"`expr` must be a real loss; it has the imaginary unit I: {sp.sstr(expr)[:80]}.")
     return expr
 
 
 def _validate_symbols(symbols, expr) -> tuple:
+    if isinstance(symbols, sp.MatrixBase):
+        symbols = list(symbols)                                  # a column or row of symbols, in order
+    if isinstance(symbols, (set, frozenset, dict)):
+        raise TypeError("`symbols` must be an ordered sequence of sympy Symbols (the order of the weights in w), "
+                        f"e.g. [w1, w2]; got a {type(symbols).__name__}, whose order is arbitrary.")
     if isinstance(symbols, (str, bytes, sp.Basic)) or not hasattr(symbols, "__iter__"):
         raise TypeError(
             f"`symbols` must be a sequence of sympy Symbols, the weights in order, e.g. [w1, w2]; got {describe(symbols)}."
@@ -1028,6 +1055,8 @@ def _validate_weights(w, size: int, name: str = "w") -> np.ndarray:
         arr = w
     else:
         try:
+            if w is None or np.iscomplexobj(w):
+                raise TypeError                                  # NumPy makes None a NaN, drops imaginary parts
             arr = np.ascontiguousarray(_backend.to_numpy(w), dtype=np.float64)
         except (TypeError, ValueError):
             raise TypeError(f"`{name}` must be a real array of shape ({size},) or (m, {size}); got {describe(w)}.") from None

@@ -508,3 +508,47 @@ def test_at_a_kink_the_compiled_derivatives_are_the_numeric_relu_models():
         np.testing.assert_allclose(relu.hessian(np.array(w)), numeric.hessian(np.array(w)), rtol=RTOL, atol=1e-15)
     square = gf.symbolic.from_expr(sp.Max(0, W1) ** 2 + W2 ** 2, [W1, W2]).compile()
     np.testing.assert_array_equal(square.hessian(np.zeros(2)), [[0.0, 0.0], [0.0, 2.0]])
+
+
+@pytest.mark.parametrize("assumptions, expr, expected", [
+    ({"real": True}, lambda r: (r ** 2 + 1) ** 2, [(0,), (-sp.I,), (sp.I,)]),
+    ({"positive": True}, lambda p: (p ** 2 - 1) ** 2, [(-1,), (0,), (1,)]),
+])
+def test_critical_points_are_every_complex_solution_whatever_the_symbols_assume(assumptions, expr, expected):
+    w = sp.Symbol("w", **assumptions)
+    result = symbolic.from_expr(expr(w), [w]).critical_points()
+    assert result.complete and set(result.points) == set(expected)
+
+
+def test_the_saddle_of_the_hyperbola_in_positive_symbols_is_still_found():
+    p1, p2 = sp.symbols("p1 p2", positive=True)
+    result = symbolic.from_expr((p1 * p2 - 1) ** 2 / 2, [p1, p2]).critical_points()
+    assert result.points == ((0, 0),) and result.equations() == ["p1*p2 - 1 = 0"]
+
+
+def test_abs_and_sign_differentiate_as_functions_of_real_weights():
+    w1, w2 = sp.symbols("w1 w2")
+    loss = symbolic.from_expr(sp.Abs(w1) + w2 ** 2, [w1, w2])
+    assert loss.gradient() == sp.Matrix([sp.sign(w1), 2 * w2])
+    assert loss.hessian_at([-0.5, 1]).rank == 1
+    compiled = loss.compile()
+    np.testing.assert_allclose(compiled.grad(np.array([-0.5, 1.0])), [-1.0, 2.0])
+
+
+@pytest.mark.parametrize("expr, symbols, error, match", [
+    (lambda w1, w2: sp.I * w1 ** 2, lambda w1, w2: [w1, w2], ValueError, "`expr` must be a real loss"),
+    (lambda w1, w2: w1 + w2, lambda w1, w2: {w1, w2}, TypeError, "`symbols` must be an ordered sequence"),
+    (lambda w1, w2: w1 ** 2, lambda w1, w2: [sp.IndexedBase("w")[1]], TypeError, r"`symbols\[0\]` must be a sympy Symbol"),
+])
+def test_from_expr_refuses_complex_losses_unordered_symbols_and_non_symbols(expr, symbols, error, match):
+    w1, w2 = sp.symbols("w1 w2")
+    with pytest.raises(error, match=match):
+        symbolic.from_expr(expr(w1, w2), symbols(w1, w2))
+
+
+def test_from_expr_takes_a_matrix_of_symbols_and_a_numpy_scalar():
+    w1, w2 = sp.symbols("w1 w2")
+    assert symbolic.from_expr(w1 * w2, sp.Matrix([w1, w2])).symbols == (w1, w2)
+    assert symbolic.from_expr(np.array(2.0), [w1]).expr == sp.Float(2.0)
+    with pytest.raises(TypeError, match="`w` must be a real array"):
+        symbolic.from_expr(w1 ** 2, [w1]).compile().value(None)
