@@ -62,7 +62,7 @@ CACHE_DIR_ENV = "GRADFLOW_CACHE_DIR"
 #: Directory of generated kernels when ``GRADFLOW_CACHE_DIR`` is unset.
 DEFAULT_CACHE_DIR = os.path.join("~", ".cache", "gradflow")
 #: Bumped whenever the generated code changes, so that old cache files are never reused.
-CODEGEN_VERSION = "8"
+CODEGEN_VERSION = "9"
 #: File (and module) name prefix of generated kernels.
 MODULE_PREFIX = "gradflow_kernels_"
 #: Characters of the hexadecimal SHA-256 digest kept in the key.
@@ -93,10 +93,37 @@ class _Printer(PythonCodePrinter):
     def _print_Integer(self, expr):
         return repr(int(expr)) if abs(int(expr)) < 2**53 else repr(float(expr))
 
+    def _print_LogSumExp(self, expr):
+        # pairwise, each pair max + log1p(exp(-|a - b|)): no exp of a large argument
+        printed = [self._print(a) for a in expr.args]
+        result = printed[-1]
+        for a in reversed(printed[:-1]):
+            result = f"_logaddexp({a}, {result})"
+        return result
+
     def _print_DiracDelta(self, expr):
         # only in derivatives (a DiracDelta in the loss itself is refused): the second derivative of a kink (Max,
         # Abs, Heaviside) is 0 on either side of it, the convention of the numeric ReLU models
         return "0.0"
+
+
+class LogSumExp(sp.Function):
+    r""":math:`\log\sum_i e^{a_i}`, which the generated code evaluates without overflow (the logistic loss
+    :math:`\log(1 + e^{-t u})` and the cross-entropy's :math:`\log\sum_c e^{u_c}`, written naively, overflow
+    to inf at logits of a few hundred).  Its derivatives :math:`e^{a_i - \mathrm{LSE}(a)}` lie in [0, 1]."""
+
+    def fdiff(self, argindex=1):
+        return sp.exp(self.args[argindex - 1] - self)
+
+
+def _stable_log_sums(expr):
+    """``expr`` with every ``log(e^a + e^b + ...)`` (a term 1 is ``e^0``) written as :class:`LogSumExp`."""
+    def is_log_of_exps(e):
+        return (isinstance(e, sp.log) and isinstance(e.args[0], sp.Add)
+                and all(isinstance(t, sp.exp) or t == 1 for t in e.args[0].args))
+
+    return expr.replace(is_log_of_exps, lambda e: LogSumExp(*[t.args[0] if isinstance(t, sp.exp) else sp.S.Zero
+                                                              for t in e.args[0].args]))
 
 
 def _derivative(expr, symbol):
@@ -163,13 +190,14 @@ def canonical(sample: SampleLoss):
         out_rename = {s: _real(f"u{c}") for c, s in enumerate(sample.output_symbols)}
         out_rename.update({s: _real(f"t{c}") for c, s in enumerate(sample.targets)})
     renamed = SampleLoss(
-        expr=sp.sympify(sample.expr).xreplace(rename),
+        expr=_stable_log_sums(sp.sympify(sample.expr).xreplace(rename)),
         weights=tuple(_real(f"w{p}") for p in range(len(sample.weights))),
         inputs=tuple(_real(f"x{j}") for j in range(len(sample.inputs))),
         targets=tuple(_real(f"t{c}") for c in range(len(sample.targets))),
         outputs=None if sample.outputs is None else tuple(f.xreplace(rename) for f in sample.outputs),
         output_symbols=None if sample.outputs is None else tuple(_real(f"u{c}") for c in range(len(sample.outputs))),
-        output_loss=None if sample.outputs is None else sp.sympify(sample.output_loss).xreplace(out_rename),
+        output_loss=None if sample.outputs is None else _stable_log_sums(sp.sympify(sample.output_loss).xreplace(
+            out_rename)),
     )
     parts = [CODEGEN_VERSION, str(len(renamed.weights)), str(len(renamed.inputs)), str(len(renamed.targets)),
              sp.srepr(renamed.expr)]
@@ -236,6 +264,12 @@ def _source(sample: SampleLoss, key: str) -> str:
         "import numpy as np",
         "",
         f"P = {n_weights}",
+        "",
+        "",
+        _INLINED_DECORATOR,
+        "def _logaddexp(a, b):",
+        f"{_INDENT}high = max(a, b)",
+        f"{_INDENT}return high + math.log1p(math.exp(min(a, b) - high))",
         "",
     ]
     unpack_w = [f"{_INDENT}w{p} = w[{p}]" for p in range(n_weights)]

@@ -552,3 +552,22 @@ def test_from_expr_takes_a_matrix_of_symbols_and_a_numpy_scalar():
     assert symbolic.from_expr(np.array(2.0), [w1]).expr == sp.Float(2.0)
     with pytest.raises(TypeError, match="`w` must be a real array"):
         symbolic.from_expr(w1 ** 2, [w1]).compile().value(None)
+
+
+@pytest.mark.parametrize("loss, widths, y, w", [
+    ("logistic", [1, 1, 1], [1.0], [30.0, -30.0]),              # margin -900: exp(900) overflows
+    ("logistic", [1, 1, 1], [1.0], [30.0, 30.0]),               # margin 900: the loss is e^-900, not 0 * inf
+    ("cross_entropy", [1, 1, 2], [0], [30.0, 30.0, -30.0]),     # a confident, correct prediction: loss 0
+    ("cross_entropy", [1, 1, 2], [1], [30.0, 30.0, -30.0]),     # a confident, wrong one: loss 1800
+])
+def test_compiled_logistic_and_cross_entropy_do_not_overflow_at_large_logits(loss, widths, y, w, tmp_path,
+                                                                              monkeypatch):
+    monkeypatch.setenv("GRADFLOW_CACHE_DIR", str(tmp_path))
+    X = np.array([[1.0]])
+    compiled = symbolic.network_loss(widths, data=(X, np.array(y)), loss=loss).compile()
+    numeric = gf.Objective(gf.models.DeepLinear(widths), gf.Dataset(X, np.array(y)), loss=loss)
+    w = np.array(w)
+    assert np.isfinite(compiled.value(w)) and compiled.value(w) == pytest.approx(numeric.value(w), rel=1e-12,
+                                                                                 abs=1e-300)
+    np.testing.assert_allclose(compiled.grad(w), numeric.grad(w), rtol=1e-12, atol=1e-300)
+    np.testing.assert_allclose(compiled.hessian(w), numeric.hessian(w), rtol=1e-12, atol=1e-300)
