@@ -94,7 +94,9 @@ class HessianAt:
     exact : bool
         True when the rank was computed over the rationals (or an algebraic
         field), False when the entries are transcendental (logistic and
-        cross-entropy losses) and sympy's zero test decided.
+        cross-entropy losses): then the singular values are computed to
+        ``RANK_DIGITS`` (50) digits and those below :math:`10^{-40}` times the
+        largest count as zero.
     """
 
     point: tuple
@@ -737,18 +739,31 @@ def _hessian_of(gradient, symbols):
     return H
 
 
+#: Digits to which :meth:`SymbolicObjective.hessian_at` evaluates a Hessian with transcendental entries for its
+#: rank (singular values below 10^(10 - RANK_DIGITS) of the largest count as zero).
+RANK_DIGITS = 50
+
+
 def _exact_rank(H) -> tuple[int, bool]:
     from sympy.polys.matrices import DomainMatrix
 
     if H.rows == 0:
         return 0, True
-    dm = DomainMatrix.from_Matrix(H)
-    exact = dm.domain.is_QQ or dm.domain.is_ZZ or dm.domain.is_AlgebraicField
-    if dm.domain.is_ZZ:
-        dm = dm.convert_to(sp.QQ)
-    if exact:
-        return int(dm.rank()), True
-    return int(H.rank(simplify=True)), False
+    if not (H.atoms(sp.Function) or H.atoms(sp.NumberSymbol)):   # sympy's domains would stall on exp, log, pi
+        dm = DomainMatrix.from_Matrix(H)
+        if dm.domain.is_ZZ:
+            dm = dm.convert_to(sp.QQ)
+        if dm.domain.is_QQ or dm.domain.is_AlgebraicField:
+            return int(dm.rank()), True
+    # transcendental entries (logistic, cross-entropy): sympy's simplifying rank can run for minutes on a 2 x 2;
+    # the singular values to RANK_DIGITS digits count every rank a float64 analysis could resolve
+    import mpmath
+
+    with mpmath.workdps(RANK_DIGITS):
+        M = mpmath.matrix([[sp.N(entry, RANK_DIGITS) for entry in row] for row in H.tolist()])
+        singular = mpmath.svd_r(M, compute_uv=False)
+        largest = max(singular, default=mpmath.mpf(0))
+        return int(sum(1 for value in singular if value > largest * mpmath.mpf(10) ** (10 - RANK_DIGITS))), False
 
 
 # =========================================================================== critical points
