@@ -878,6 +878,7 @@ def _solve_ideal(G, symbols):
         else:
             eqs = tuple(sp.expand(sp.numer(sp.together(s - v))) for s, v in sol.items())
             components.append(eqs)
+    components = _maximal_components(components, symbols)
     isolated = []
     for point in points:
         values = dict(zip(symbols, point))
@@ -886,6 +887,34 @@ def _solve_ideal(G, symbols):
             isolated.append(point)
     exact = all(not any(v.has(sp.Float) for v in point) for point in isolated)
     return tuple(isolated), tuple(components), exact, ""
+
+
+def _maximal_components(components, symbols) -> list:
+    """``components`` without those whose zero set lies in another's (sympy's solve lists, e.g., the branch
+    w2 = 0, w3 w4 = 1 of w1 w2 + w3 w4 = 1 besides the whole of it), each kept once."""
+    kept = []
+    for i, inner in enumerate(components):
+        inside = False
+        for j, outer in enumerate(components):
+            if i == j or not _vanishes_on(outer, inner, symbols):
+                continue
+            # equal zero sets: only the first is kept
+            inside = not _vanishes_on(inner, outer, symbols) or j < i
+            if inside:
+                break
+        if not inside:
+            kept.append(inner)
+    return kept
+
+
+def _vanishes_on(equations, component, symbols) -> bool:
+    """Whether every polynomial of ``equations`` lies in the ideal of ``component`` (so vanishes on its zero set);
+    False when that cannot be decided (a non-polynomial equation)."""
+    try:
+        G = sp.groebner(list(component), *symbols, order="grevlex")
+        return all(G.reduce(sp.expand(e))[1] == 0 for e in equations)
+    except (sp.PolynomialError, sp.polys.polyerrors.PolificationFailed, sp.polys.polyerrors.CoercionFailed):
+        return False
 
 
 def _numeric_points(G, symbols):

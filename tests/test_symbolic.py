@@ -580,3 +580,14 @@ def test_the_rank_of_a_logistic_hessian_is_found_in_a_moment():
     at = loss.hessian_at(w)
     assert not at.exact and at.rank == np.linalg.matrix_rank(loss.compile().hessian(np.array(w)))
     np.testing.assert_allclose(np.array(at.matrix, dtype=float), loss.compile().hessian(np.array(w)), atol=1e-14)
+
+
+def test_critical_components_inside_another_are_not_listed_and_none_twice():
+    w1, w2, w3, w4 = sp.symbols("w1 w2 w3 w4")
+    two_products = symbolic.from_expr((w1 * w2 + w3 * w4 - 1) ** 2 / 2, [w1, w2, w3, w4]).critical_points()
+    # grad L = g grad g: {g = 0} and the origin (grad g = (w2, w1, w4, w3)); sympy also listed branches of g = 0
+    assert two_products.equations() == ["w1*w2 + w3*w4 - 1 = 0"] and two_products.points == ((0, 0, 0, 0),)
+    triple = symbolic.from_expr((w1 * w2 * w3 - 1) ** 2 / 2, [w1, w2, w3]).critical_points()
+    assert sorted(triple.equations()) == ["w1 = 0, w2 = 0", "w1 = 0, w3 = 0", "w1*w2*w3 - 1 = 0", "w2 = 0, w3 = 0"]
+    net = symbolic.network_loss([1, 2, 1], data=([[1.0], [2.0]], [1.0, 3.0])).critical_points()
+    assert len(net.components) == 1 and net.n_isolated == 1
