@@ -14,7 +14,7 @@ from __future__ import annotations
 import numpy as np
 import array_api_compat
 
-__all__ = ["namespace", "as_array", "to_numpy", "is_numpy", "is_array", "sparse_linalg"]
+__all__ = ["namespace", "as_array", "to_numpy", "to_real_numpy", "is_numpy", "is_array", "sparse_linalg"]
 
 
 def is_array(x) -> bool:
@@ -63,6 +63,16 @@ def to_numpy(x) -> np.ndarray:
         return x.get()
     # the buffer protocol / __array__ (array_api_strict, NumPy scalars, lists)
     return np.asarray(x)
+
+
+def to_real_numpy(x) -> np.ndarray:
+    """``x`` as a float64 NumPy array; a bare ``TypeError`` (the caller names the parameter) for what NumPy would
+    convert wrongly, complex numbers (it drops the imaginary part) and ``None`` (it makes NaN), and a
+    ``TypeError`` or ``ValueError`` for what it cannot convert."""
+    array = to_numpy(x)
+    if np.iscomplexobj(array) or (array.dtype == object and any(item is None for item in array.flat)):
+        raise TypeError
+    return np.asarray(array, dtype=np.float64)
 
 
 

@@ -460,10 +460,7 @@ class GradientFlow:
 
 def _as_numpy_vector(value, name):
     try:
-        array = np.asarray(_backend.to_numpy(value))
-        if np.iscomplexobj(array) or (array.dtype == object and any(item is None for item in array.flat)):
-            raise TypeError                             # NumPy would drop the imaginary part, turn None into NaN
-        return np.asarray(array, dtype=np.float64)
+        return _backend.to_real_numpy(value)
     except (TypeError, ValueError):
         raise TypeError(f"`{name}` must be an array of real numbers; got {describe(value)}.") from None
 

@@ -1099,9 +1099,7 @@ def _validate_weights(w, size: int, name: str = "w") -> np.ndarray:
         arr = w
     else:
         try:
-            if w is None or np.iscomplexobj(w):
-                raise TypeError                                  # NumPy makes None a NaN, drops imaginary parts
-            arr = np.ascontiguousarray(_backend.to_numpy(w), dtype=np.float64)
+            arr = np.ascontiguousarray(_backend.to_real_numpy(w))
         except (TypeError, ValueError):
             raise TypeError(f"`{name}` must be a real array of shape ({size},) or (m, {size}); got {describe(w)}.") from None
     if arr.ndim not in (1, 2) or arr.shape[-1] != size:
