@@ -323,10 +323,11 @@ def integrate_one_step(method, rhs, jac, args, w0, t0, tf, t_eval, rtol, atol, m
     h = _initial_step(rhs, args, t0, w, f0, order, rtol, atol, tf - t0)
     nfev += 1
     K = np.empty((7, size))
-    J = np.empty((size, size))
-    eigenvalues = np.empty(size)
-    Q = np.empty((size, size))
-    Qt = np.empty((size, size))
+    n_jac = 0 if explicit else size                  # DOPRI5 never forms a Jacobian: no P x P matrix for large nets
+    J = np.empty((n_jac, n_jac))
+    eigenvalues = np.empty(n_jac)
+    Q = np.empty((n_jac, n_jac))
+    Qt = np.empty((n_jac, n_jac))
     w_new = np.empty(size)
     error = np.empty(size)
     w_sub = np.empty(size)

@@ -10,8 +10,13 @@ from __future__ import annotations
 import math
 import numbers
 import operator
+import os
 
-__all__ = ["check_choice", "check_int", "check_real", "check_bool", "describe"]
+__all__ = ["check_choice", "check_int", "check_real", "check_bool", "check_dense_fits", "describe"]
+
+#: Dense P x P float64 matrices that a dense computation holds at once: the matrix (Hessian or Jacobian), a
+#: symmetrized copy or its factors, the eigenvectors, and LAPACK's workspace.
+DENSE_MATRICES = 4
 
 
 def describe(value) -> str:
@@ -89,6 +94,28 @@ def check_bool(name: str, value) -> bool:
     if isinstance(value, bool) or type(value).__name__ == "bool_":
         return bool(value)
     raise TypeError(f"`{name}` must be True or False; got {describe(value)}.")
+
+
+def check_dense_fits(size: int, what: str, fix: str, copies: int = 1) -> None:
+    """Refuse work that holds ``DENSE_MATRICES`` dense ``size x size`` float64 matrices (times ``copies`` run at
+    once) when they would take more than half of this machine's memory: a clear ValueError before the work, instead
+    of a MemoryError in the middle of it, or swapping.  ``what`` starts the message and ``fix`` ends it."""
+    needed = DENSE_MATRICES * copies * 8 * size ** 2
+    memory = physical_memory()
+    if memory is not None and needed > memory / 2:
+        raise ValueError(
+            f"{what} holds dense P x P matrices (the Hessian and its factors or eigenvectors): about "
+            f"{needed / 2**30:,.1f} GiB for P = {size:,}, more than half of this machine's {memory / 2**30:,.1f} GiB. "
+            f"{fix}"
+        )
+
+
+def physical_memory():
+    """This machine's memory in bytes, or None where the platform does not say (``os.sysconf`` is POSIX only)."""
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (AttributeError, OSError, ValueError):
+        return None
 
 
 def _quoted(choices) -> str:

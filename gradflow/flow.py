@@ -28,7 +28,7 @@ import scipy.integrate
 
 from . import _backend, _integrators, _threads
 from ._kernels import bind, compiled_kernels, network_hvp
-from ._validation import check_int, check_real, describe
+from ._validation import check_dense_fits, check_int, check_real, describe
 from .models import Network
 from .objective import Objective
 from .trajectory import Trajectory, evaluate_path
@@ -48,6 +48,9 @@ EXPLICIT_STEP_LIMIT = 300
 #: Up to this many parameters "auto" takes :math:`\rho(\nabla^2 L(w_0))` from the dense Hessian; above, from
 #: power iterations (measured on network kernels: the two cost the same near P = 30).
 DENSE_STIFFNESS_LIMIT = 32
+#: Beyond this many parameters "auto" keeps to the explicit 'dopri5', without a hand-over to 'bdf': each Jacobian of a
+#: stiff method is a dense P x P matrix, P Hessian-vector products and an O(P^3) eigendecomposition (or LU).
+DENSE_STIFF_LIMIT = 2000
 #: Power iterations (Hessian-vector products) with which "auto" estimates :math:`\rho(\nabla^2 L(w_0))`.
 STIFFNESS_POWER_ITERATIONS = 30
 #: Rows of an ensemble's W0 at which "auto" judges stiffness (evenly spread; 'bdf' only when every one is stiff).
@@ -75,6 +78,8 @@ _COMPILED_METHODS = {
 _COMPILED_CODES = {"dopri5": _integrators.DOPRI5, "exprb32": _integrators.EXPRB32, "bdf": _integrators.BDF,
                    "dopri5+bdf": _integrators.DOPRI5_DETECTING}
 _STIFF_SCIPY = ("Radau", "BDF", "LSODA")
+#: The methods that hold dense P x P matrices.
+_DENSE_METHODS = ("bdf", "exprb32") + _STIFF_SCIPY
 #: Appended to the message of a failed run of a network whose activation is not smooth.
 _KINK_NOTE = (". The network's units are not smooth (ReLU): -grad L jumps where a pre-activation crosses 0, and "
               "the flow can slide along such a kink (a Filippov sliding mode), where adaptive steps shrink without "
@@ -110,9 +115,9 @@ class GradientFlow:
         "auto": "the fastest suitable method: with compiled kernels 'bdf', or 'dopri5' when the flow is not stiff "
                 "over t_span (rho(Hessian at w0) * (tf - t0) / 3.3 < EXPLICIT_STEP_LIMIT), handing over to 'bdf' "
                 "where it turns stiff (method 'dopri5+bdf'; an ensemble gets 'bdf' only when the "
-                f"ENSEMBLE_STIFFNESS_SAMPLES = {ENSEMBLE_STIFFNESS_SAMPLES} rows spread over W0 are all stiff); "
-                "otherwise 'LSODA' with the exact Jacobian (or 'RK45' "
-                "beyond a few hundred parameters)",
+                f"ENSEMBLE_STIFFNESS_SAMPLES = {ENSEMBLE_STIFFNESS_SAMPLES} rows spread over W0 are all stiff), "
+                f"and 'dopri5' alone beyond DENSE_STIFF_LIMIT = {DENSE_STIFF_LIMIT} parameters; without compiled "
+                "kernels 'LSODA' with the exact Jacobian (or 'RK45' beyond a few hundred parameters)",
         **_COMPILED_METHODS,
         **_SCIPY_METHODS,
     }
@@ -185,6 +190,7 @@ class GradientFlow:
         events = _validate_events(events)
         max_steps = check_int("max_steps", max_steps, minimum=1)
         chosen = self._resolve_method(method, events is not None, (w0,), tf - t0)
+        self._check_dense_memory(chosen, 1)
         if chosen in _COMPILED_METHODS:
             times, path, status, message, info = self._solve_compiled(self._switching(method, chosen), w0, t0, tf,
                                                                       t_eval, rtol, atol, max_steps)
@@ -223,6 +229,7 @@ class GradientFlow:
         samples = W0[np.unique(np.linspace(0, W0.shape[0] - 1, ENSEMBLE_STIFFNESS_SAMPLES).astype(int))]
         chosen = self._resolve_method(method, False, samples, tf - t0)
         m = W0.shape[0]
+        self._check_dense_memory(chosen, min(m, numba.get_num_threads()) if chosen in _COMPILED_METHODS else 1)
         switched = np.full(m, np.nan)
         if chosen in _COMPILED_METHODS:
             chosen = self._switching(method, chosen)
@@ -272,6 +279,8 @@ class GradientFlow:
             if has_events:
                 return "LSODA" if self.size <= DENSE_JACOBIAN_LIMIT else "RK45"
             if self.kernels is not None:
+                if self.size > DENSE_STIFF_LIMIT:
+                    return "dopri5"
                 stiff = all(self._explicit_steps(w0, span) >= EXPLICIT_STEP_LIMIT for w0 in starts)
                 return "bdf" if stiff else "dopri5"
             return "LSODA" if self.size <= DENSE_JACOBIAN_LIMIT else "RK45"
@@ -297,11 +306,21 @@ class GradientFlow:
         radius = self._spectral_radius(k.jac, k.hvp, k.args, w0, 0 if dense else STIFFNESS_POWER_ITERATIONS)
         return (radius if math.isfinite(radius) else math.inf) * span / DOPRI5_STABILITY
 
-    @staticmethod
-    def _switching(requested, chosen):
+    def _switching(self, requested, chosen):
         """The compiled method to run: "auto"'s explicit choice hands over to 'bdf' where the flow turns stiff
-        ('dopri5+bdf'), since "auto" judged stiffness at the start only."""
-        return "dopri5+bdf" if requested == "auto" and chosen == "dopri5" else chosen
+        ('dopri5+bdf'), since "auto" judged stiffness at the start only; not beyond ``DENSE_STIFF_LIMIT``
+        parameters."""
+        hand_over = requested == "auto" and chosen == "dopri5" and self.size <= DENSE_STIFF_LIMIT
+        return "dopri5+bdf" if hand_over else chosen
+
+    def _check_dense_memory(self, method, runs_at_once):
+        """Refuse a stiff ``method`` whose dense P x P matrices (the Jacobian -H and its factors, per run in
+        flight) cannot fit in half of this machine's memory."""
+        if method in _DENSE_METHODS:
+            runs = f" ({runs_at_once} runs at once)" if runs_at_once > 1 else ""
+            check_dense_fits(self.size, f"`method` {method!r}{runs}",
+                             "Use an explicit method: 'dopri5' (compiled), 'RK45' or 'DOP853', or method='auto', "
+                             "which chooses one at this size.", copies=runs_at_once)
 
     def _solve_compiled(self, method, w0, t0, tf, t_eval, rtol, atol, max_steps):
         requested = _NO_TIMES if t_eval is None else t_eval

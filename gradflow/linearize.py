@@ -58,7 +58,7 @@ import numpy as np
 import scipy.sparse.linalg
 
 from . import _backend, _threads
-from ._validation import check_choice, check_int, check_real, check_seed, describe
+from ._validation import check_choice, check_dense_fits, check_int, check_real, check_seed, describe
 from .flow import GradientFlow
 from .models import Network
 from .objective import Objective
@@ -573,6 +573,7 @@ def find_equilibrium(obj, w_guess, gtol=DEFAULT_GTOL, max_iter=DEFAULT_MAX_ITER)
     max_iter = check_int("max_iter", max_iter, minimum=0)
     xp = _namespace(obj)
     P = int(obj.size)
+    _check_dense_hessian_fits(obj, xp, "gf.find_equilibrium (Newton steps with the exact Hessian)")
 
     g = obj.grad(w)
     gn = _norm(g, xp)
@@ -709,6 +710,7 @@ def linearize(obj_or_flow, w_star, tol=None, grad_tol=None) -> Linearization:
     grad_tol = _validate_grad_tol(grad_tol)
     xp = _namespace(obj)
     P = int(obj.size)
+    _check_dense_hessian_fits(obj, xp, "gf.linearize")
 
     H = _symmetric_hessian(obj, w, xp, "w_star")
     lam, V = xp.linalg.eigh(H)
@@ -869,6 +871,7 @@ def degeneracy(obj, w_star, tol=None, probe_inputs=None, n_probe=DEFAULT_N_PROBE
     probe_inputs = _validate_probe_inputs(obj, probe_inputs)
     P = obj.size
     model = obj.model
+    _check_dense_hessian_fits(obj, xp, "gf.degeneracy")
 
     H = _symmetric_hessian(obj, w, xp, "w_star")
     lam, V = xp.linalg.eigh(H)
@@ -1006,6 +1009,7 @@ def spectrum(obj, w, k=DEFAULT_K, which="largest", method="auto", rtol=DEFAULT_L
     xp = _namespace(obj)
 
     if method == "dense":
+        _check_dense_hessian_fits(obj, xp, "`method` 'dense'", "Use method='lanczos' (matrix-free), or 'auto'.")
         lam, V = xp.linalg.eigh(_symmetric_hessian(obj, w, xp))
         lam_np = _backend.to_numpy(lam)
         index = _select(lam_np, k, which)
@@ -1280,6 +1284,15 @@ def _namespace(obj):
 
 def _norm(v, xp) -> float:
     return float(_backend.to_numpy(xp.sqrt(xp.sum(v * v))))
+
+
+def _check_dense_hessian_fits(obj, xp, what, fix=None):
+    """A ValueError before a dense Hessian of a NumPy objective too large for this machine is built (the GPU's
+    memory, for CuPy, is CuPy's to report)."""
+    if _backend.is_numpy(xp):
+        check_dense_fits(int(obj.size), what, fix or (
+            "For a large network use what needs Hessian-vector products only: gf.spectrum(obj, w, k, "
+            "method='lanczos'), gf.spectral_density and gf.hessian_trace."))
 
 
 def _symmetric_hessian(obj, w, xp, name="w"):

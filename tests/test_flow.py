@@ -230,6 +230,47 @@ def test_an_explicitly_requested_dopri5_is_never_switched(sharpening_valley):
     assert traj.info["accepted_steps"] > 3000           # held at the stability limit, but it goes on
 
 
+def test_auto_keeps_to_dopri5_beyond_the_dense_stiff_limit(sharpening_valley, monkeypatch):
+    monkeypatch.setattr(flow_module, "DENSE_STIFF_LIMIT", 1)             # as if P = 2 were too large for dense Jacobians
+    traj = sharpening_valley.solve(np.array([0.0, 1e-3]), (0, 5), rtol=1e-6, atol=1e-9)
+    assert traj.method == "dopri5" and "switched_to_bdf_at" not in traj.info and traj.success
+    assert traj.info["accepted_steps"] > 3000           # no hand-over: held at the stability limit
+    stiff = sharpening_valley.solve_ensemble(np.array([[1.0, 0.1], [2.0, 0.2]]), (0, 0.05), rtol=1e-6, atol=1e-9)
+    assert stiff.method == "dopri5" and stiff.success
+
+
+@pytest.fixture(scope="module")
+def wide_net():
+    """An MLP with P = 404,400 parameters: one dense P x P float64 matrix would take 1.3 TB."""
+    data = gf.data.digits(n_train=5, n_test=0)
+    obj = gf.Objective(gf.models.MLP([64, 600, 600, 10], activation="tanh"), data, loss="cross_entropy")
+    return obj, obj.init(seed=0, scale=0.1)
+
+
+def test_a_net_too_large_for_dense_jacobians_flows_with_the_explicit_compiled_method(wide_net):
+    obj, w0 = wide_net
+    flow = gf.GradientFlow(obj)
+    times = np.array([0.0, 0.25, 0.5])
+    auto = flow.solve(w0, (0, 0.5), t_eval=times, rtol=1e-8, atol=1e-10)
+    assert auto.method == "dopri5" and auto.success, auto.message
+    reference = flow.solve(w0, (0, 0.5), t_eval=times, method="DOP853", rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(auto.w, reference.w, rtol=0, atol=1e-7)
+    assert auto.loss[-1] < auto.loss[0]
+    ensemble = flow.solve_ensemble(np.stack([w0, 0.5 * w0]), (0, 0.5), t_eval=times, rtol=1e-8, atol=1e-10)
+    assert ensemble.method == "dopri5" and ensemble.success, ensemble.message
+    np.testing.assert_allclose(ensemble.w[:, 0], auto.w, rtol=0, atol=1e-12)
+
+
+@pytest.mark.parametrize("method", ["bdf", "exprb32", "BDF", "Radau", "LSODA"])
+def test_a_stiff_method_whose_dense_matrices_cannot_fit_is_refused(wide_net, method):
+    obj, w0 = wide_net
+    flow = gf.GradientFlow(obj)
+    with pytest.raises(ValueError, match=r"`method` '\w+' holds dense P x P matrices.*P = 404,400.*'dopri5'"):
+        flow.solve(w0, (0, 1), method=method)
+    with pytest.raises(ValueError, match="holds dense P x P matrices"):
+        flow.solve_ensemble(np.stack([w0, w0]), (0, 1), method=method)
+
+
 def test_the_stiffness_estimate_is_the_spectral_radius_of_the_hessian():
     obj = gf.Objective(gf.models.DeepLinear([31, 2, 1]), gf.data.linear_teacher())
     w = obj.init(seed=0, scale=0.3)

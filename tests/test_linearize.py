@@ -699,3 +699,18 @@ def test_find_equilibrium_stops_where_the_hessian_is_not_finite():
     assert not eq.converged and eq.iterations == 0 and "Hessian is not finite" in eq.message
     regular = gf.find_equilibrium(compiled, [1.0, 1.0])           # from a regular point Newton makes progress
     assert regular.iterations > 0 and regular.grad_norm < regular.grad_norms[0]
+
+
+@pytest.mark.parametrize("call, fix", [
+    (lambda obj, w: gf.linearize(obj, w), "lanczos"),
+    (lambda obj, w: gf.degeneracy(obj, w), "lanczos"),
+    (lambda obj, w: gf.find_equilibrium(obj, w), "lanczos"),
+    (lambda obj, w: gf.spectrum(obj, w, k=3, method="dense"), r"method='lanczos'"),
+])
+def test_dense_analyses_of_a_net_too_large_for_a_dense_hessian_are_refused_before_they_start(call, fix):
+    # P = 404,400: one dense Hessian alone would take 1.3 TB
+    obj = gf.Objective(gf.models.MLP([64, 600, 600, 10], activation="tanh"), gf.data.digits(n_train=5, n_test=0),
+                       loss="cross_entropy")
+    with pytest.raises(ValueError, match=rf"holds dense P x P matrices.*P = 404,400.*{fix}"):
+        call(obj, obj.init(seed=0, scale=0.1))
+    assert gf.spectrum(obj, obj.init(seed=0, scale=0.1), k=3).method == "lanczos"     # the matrix-free way works

@@ -161,3 +161,18 @@ def test_flatten_checks_the_layer_shapes():
         model.flatten([np.zeros((2, 3))])
     with pytest.raises(ValueError, match=r"`arrays\[1\]` must have shape \(1, 2\)"):
         model.flatten([np.zeros((2, 3)), np.zeros((2, 1))])
+
+
+def test_check_dense_fits_compares_the_dense_matrices_with_half_the_memory(monkeypatch):
+    from gradflow import _validation
+
+    assert _validation.physical_memory() > 2**28                                     # this machine's, in bytes (POSIX)
+    monkeypatch.setattr(_validation, "physical_memory", lambda: 2 * 2**30)          # 2 GiB
+    # 4 matrices of 8 P^2 bytes: P = 8,192 takes exactly 2 GiB, P = 5,792 just under 1 GiB
+    _validation.check_dense_fits(5792, "work", "fix it")
+    with pytest.raises(ValueError, match=r"^work holds dense P x P matrices.*about 1.0 GiB for P = 5,793.*2.0 GiB\. fix"):
+        _validation.check_dense_fits(5793, "work", "fix it")
+    with pytest.raises(ValueError, match=r"about 2.0 GiB for P = 4,096"):
+        _validation.check_dense_fits(4096, "work", "fix it", copies=4)
+    monkeypatch.setattr(_validation, "physical_memory", lambda: None)               # the platform does not say
+    _validation.check_dense_fits(10**7, "work", "fix it")
