@@ -354,6 +354,30 @@ def test_compiled_sgd_equals_the_array_engine(monkeypatch, batch):
     np.testing.assert_allclose(compiled.w, array.w, rtol=1e-11, atol=1e-13)
 
 
+@pytest.mark.parametrize("method", ["gd", "sgd"])
+def test_compiled_loops_on_layers_large_enough_for_blas_equal_the_array_engine(monkeypatch, method):
+    # 40 x 20 weights on 60 samples (and on mini-batches of 16): the kernels call BLAS, one thread per repetition
+    rng = np.random.default_rng(0)
+    data = gf.Dataset(rng.standard_normal((60, 20)), rng.integers(0, 3, 60))
+    obj = gf.Objective(gf.models.MLP([20, 40, 3], activation="relu", bias=True), data, loss="cross_entropy")
+    assert _kernels.calls_blas(_kernels.compiled_kernels(obj), 16)
+    W0 = np.stack([obj.init(seed=s, scale=0.5) for s in range(3)])
+
+    def run(w0):
+        if method == "gd":
+            return gd(obj, w0, lr=0.1, steps=60, record_every=20)
+        return sgd(obj, w0, lr=0.1, steps=60, batch_size=16, seed=3, record_every=20)
+
+    batch = run(W0)
+    assert batch.info["engine"].startswith("compiled")
+    if method == "gd":                                 # (SGD's repetitions in a batch draw their own mini-batches)
+        np.testing.assert_allclose(batch.w[:, 1], run(W0[1]).w, rtol=1e-12, atol=1e-14)
+    monkeypatch.setattr(_kernels, "compiled_kernels", lambda obj: None)
+    array = run(W0)
+    assert not array.info["engine"].startswith("compiled")
+    np.testing.assert_allclose(batch.w, array.w, rtol=1e-11, atol=1e-13)
+
+
 def test_sgd_with_the_whole_data_set_as_batch_equals_gd():
     obj = mlp_objective()
     w0, pert = obj.init(seed=4, scale=0.5), Perturbation(30, 0.05)

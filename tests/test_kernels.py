@@ -47,6 +47,29 @@ def test_value_gradient_hvp_and_jacobian_equal_the_objective(activation, loss, b
     np.testing.assert_allclose(jac, -obj.hessian(w), rtol=1e-9, atol=1e-12)
 
 
+@pytest.mark.parametrize("activation", ACTIVATIONS, ids=lambda a: getattr(a, "name", a))
+@pytest.mark.parametrize("loss", list(LOSSES))
+@pytest.mark.parametrize("bias, weight_decay", [(False, 0.0), (True, 0.03)])
+@pytest.mark.parametrize("n, widths", [(40, (40, 30)), (10, (200, 30))], ids=["blas", "blas-input-rows"])
+def test_layers_large_enough_for_blas_give_the_objective_s_derivatives(activation, loss, bias, weight_decay, n, widths):
+    # the hidden layer's products go to BLAS, the output layer's stay in the loops: both paths in one network
+    assert widths[1] * widths[0] * n >= _kernels.BLAS_MIN_WORK > 3 * widths[1] * n
+    obj = _objective(activation, loss, bias, weight_decay, n=n, widths=widths)
+    k = _kernels.compiled_kernels(obj)
+    rng = np.random.default_rng(1)
+    w, v = obj.init(seed=3, scale=0.3), rng.standard_normal(obj.size)
+    grad, hvp, jac = np.empty(obj.size), np.empty(obj.size), np.empty((obj.size, obj.size))
+    k.grad(w, grad, k.args)
+    k.hvp(w, v, hvp, k.args)
+    k.jac(0.0, w, jac, k.args)
+    np.testing.assert_allclose(k.value(w, k.args), obj.value(w), rtol=1e-12)
+    np.testing.assert_allclose(grad, obj.grad(w), rtol=1e-10, atol=1e-13)
+    np.testing.assert_allclose(hvp, obj.hvp(w, v), rtol=1e-9, atol=1e-12)
+    columns = rng.choice(obj.size, 5, replace=False)
+    units = np.eye(obj.size)[columns]
+    np.testing.assert_allclose(jac[:, columns], -obj.hvp(w, units).T, rtol=1e-9, atol=1e-12)
+
+
 @pytest.mark.parametrize("activation", ["relu", "tanh"])
 @pytest.mark.parametrize("n, widths", [(1, (4, 3)), (2, (4, 3)), (9, (4, 3)), (1, (3, 5, 2))])
 def test_one_sample_and_one_layer_networks_with_biases(activation, n, widths):
@@ -164,3 +187,16 @@ def test_bound_kernels_reach_compiled_loops_and_a_wrong_argument_raises():
 
     with pytest.raises(TypeError):
         radius(NotAnAddress(), bound.hvp, bound.args, w, 0)
+
+
+def test_calls_blas_says_which_network_kernels_reach_blas():
+    fig8 = gf.Objective(gf.models.DeepLinear([31, 2, 1]), gf.data.linear_teacher())        # products 1,860 and 60
+    assert not _kernels.calls_blas(_kernels.compiled_kernels(fig8))
+    wide = _kernels.compiled_kernels(_objective("tanh", "square", False, 0.0, n=40, widths=(40, 30)))
+    assert _kernels.calls_blas(wide)
+    assert not _kernels.calls_blas(wide, n_samples=3)                                 # a mini-batch of 3 samples
+    import sympy as sp
+
+    a, b = sp.symbols("a b")
+    symbolic = gf.symbolic.from_expr((a * b - 1) ** 2 / 2, [a, b]).compile()
+    assert not _kernels.calls_blas(symbolic.kernels)
