@@ -1,6 +1,7 @@
 r"""Compiled (numba) kernels of a numeric :class:`~gradflow.Objective`, for compiled integrators and loops.
 
-NumPy-only: the kernels take ``float64`` NumPy arrays.  One generic set of
+NumPy-only: the kernels take C-contiguous ``float64`` NumPy arrays (the compiled
+loops pass nothing else; a strided ``w`` does not type).  One generic set of
 kernels serves every network of :mod:`gradflow.models` — feature regression,
 deep linear nets and MLPs with linear, ReLU, tanh or polynomial activations,
 under the square, logistic and cross-entropy losses with weight decay — because

@@ -12,11 +12,7 @@ import numbers
 import operator
 import os
 
-__all__ = ["check_choice", "check_int", "check_real", "check_bool", "check_dense_fits", "describe"]
-
-#: Dense P x P float64 matrices that a dense computation holds at once: the matrix (Hessian or Jacobian), a
-#: symmetrized copy or its factors, the eigenvectors, and LAPACK's workspace.
-DENSE_MATRICES = 4
+__all__ = ["check_choice", "check_int", "check_real", "check_bool", "check_dense_fits", "dense_fits", "describe"]
 
 
 def describe(value) -> str:
@@ -96,13 +92,19 @@ def check_bool(name: str, value) -> bool:
     raise TypeError(f"`{name}` must be True or False; got {describe(value)}.")
 
 
-def check_dense_fits(size: int, what: str, fix: str, copies: int = 1) -> None:
-    """Refuse work that holds ``DENSE_MATRICES`` dense ``size x size`` float64 matrices (times ``copies`` run at
-    once) when they would take more than half of this machine's memory: a clear ValueError before the work, instead
-    of a MemoryError in the middle of it, or swapping.  ``what`` starts the message and ``fix`` ends it."""
-    needed = DENSE_MATRICES * copies * 8 * size ** 2
+def dense_fits(size: int, matrices: float, copies: int = 1) -> bool:
+    """Whether ``matrices`` dense ``size x size`` float64 matrices (times ``copies`` run at once) take at most half
+    of this machine's memory (True where the platform does not say how much it has)."""
     memory = physical_memory()
-    if memory is not None and needed > memory / 2:
+    return memory is None or matrices * copies * 8 * size ** 2 <= memory / 2
+
+
+def check_dense_fits(size: int, matrices: float, what: str, fix: str, copies: int = 1) -> None:
+    """Refuse work that holds ``matrices`` dense ``size x size`` float64 matrices at its peak (times ``copies`` run
+    at once) when they would take more than half of this machine's memory: a clear ValueError before the work,
+    instead of a MemoryError in the middle of it, or swapping.  ``what`` starts the message and ``fix`` ends it."""
+    if not dense_fits(size, matrices, copies):
+        needed, memory = matrices * copies * 8 * size ** 2, physical_memory()
         raise ValueError(
             f"{what} holds dense P x P matrices (the Hessian and its factors or eigenvectors): about "
             f"{needed / 2**30:,.1f} GiB for P = {size:,}, more than half of this machine's {memory / 2**30:,.1f} GiB. "

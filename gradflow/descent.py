@@ -50,7 +50,8 @@ import numba
 import numpy as np
 
 from . import _backend, _kernels, _threads
-from ._validation import check_bool, check_choice, check_int, check_real, check_seed, describe
+from ._validation import (check_bool, check_choice, check_dense_fits, check_int, check_real, check_seed, dense_fits,
+                          describe)
 from .models import FeatureRegression
 from .objective import Objective
 from .trajectory import Trajectory, evaluate_path
@@ -78,7 +79,8 @@ DEFAULT_SEED = 0
 
 #: Every ``method`` :func:`gd` accepts, with what it does.
 METHODS = {
-    "auto": "the quadratic propagator when the objective is quadratic, otherwise iterate",
+    "auto": "the quadratic propagator when the objective is quadratic and its dense Hessian fits in half of the "
+            "machine's memory (QUADRATIC_DENSE_MATRICES P x P matrices), otherwise iterate",
     "iterate": "iterate w <- w - lr * grad L(w): a compiled numba loop when the objective has compiled kernels, "
                "otherwise array code",
     "quadratic": "the exact spectral propagator of GD on a quadratic loss (FeatureRegression with the square loss)",
@@ -90,6 +92,9 @@ DIVERGENCE_NORM_RATIO = 1e50
 #: Up to this many parameters :math:`\lambda_{\max}` (for divergence messages) comes from the dense
 #: Hessian; above it, from :data:`POWER_ITERATIONS` power iterations on ``obj.hvp``.
 DENSE_HESSIAN_MAX_SIZE = 1000
+#: Dense P x P float64 matrices the quadratic path holds at its peak (the Hessian, LAPACK's copy, eigenvectors and
+#: workspace); "auto" iterates instead where they would take more than half of the machine's memory.
+QUADRATIC_DENSE_MATRICES = 6
 #: Power iterations used to estimate :math:`\lambda_{\max}` of a large Hessian.
 POWER_ITERATIONS = 100
 #: With ``progress=None`` a bar is shown only for runs of at least this many steps (and on a terminal).
@@ -451,7 +456,10 @@ def _validate_method(obj: Objective, method) -> str:
             f"got {obj!r}. Use method='iterate' or 'auto'."
         )
     if method == "auto":
-        return "quadratic" if quadratic else "iterate"
+        return "quadratic" if quadratic and dense_fits(obj.size, QUADRATIC_DENSE_MATRICES) else "iterate"
+    if method == "quadratic":
+        check_dense_fits(obj.size, QUADRATIC_DENSE_MATRICES, "`method` 'quadratic' (the eigendecomposed Hessian)",
+                         "Use method='iterate' (or 'auto', which chooses it at this size).")
     return method
 
 

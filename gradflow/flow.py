@@ -11,7 +11,9 @@ call from inside numba.
 Gradient flows near degenerate minima are stiff: the Hessian has large
 eigenvalues (fast, stable directions) next to zero or tiny ones (the center
 manifold of minima, Section 4).  ``method="auto"`` therefore picks a stiff
-integrator with the exact Jacobian.
+integrator with the exact Jacobian where the flow is stiff and the dense
+Jacobian affordable (up to ``COMPILED_STIFF_LIMIT`` parameters), and the
+explicit one otherwise.
 
 :math:`L` is a Lyapunov function of the flow, :math:`\dot L = -\|\nabla L\|^2 \le 0`;
 a solution along which the loss rises says so in its message.
@@ -19,6 +21,7 @@ a solution along which the loss rises says so in its message.
 
 from __future__ import annotations
 
+import contextlib
 import math
 import numbers
 
@@ -48,9 +51,10 @@ EXPLICIT_STEP_LIMIT = 300
 #: Up to this many parameters "auto" takes :math:`\rho(\nabla^2 L(w_0))` from the dense Hessian; above, from
 #: power iterations (measured on network kernels: the two cost the same near P = 30).
 DENSE_STIFFNESS_LIMIT = 32
-#: Beyond this many parameters "auto" keeps to the explicit 'dopri5', without a hand-over to 'bdf': each Jacobian of a
-#: stiff method is a dense P x P matrix, P Hessian-vector products and an O(P^3) eigendecomposition (or LU).
-DENSE_STIFF_LIMIT = 2000
+#: Up to this many parameters "auto" may choose the compiled stiff 'bdf' (or hand over to it); beyond, it keeps to the
+#: explicit 'dopri5': each Jacobian of a stiff method is a dense P x P matrix, P Hessian-vector products and an
+#: O(P^3) eigendecomposition (or LU).
+COMPILED_STIFF_LIMIT = 2000
 #: Power iterations (Hessian-vector products) with which "auto" estimates :math:`\rho(\nabla^2 L(w_0))`.
 STIFFNESS_POWER_ITERATIONS = 30
 #: Rows of an ensemble's W0 at which "auto" judges stiffness (evenly spread; 'bdf' only when every one is stiff).
@@ -78,8 +82,9 @@ _COMPILED_METHODS = {
 _COMPILED_CODES = {"dopri5": _integrators.DOPRI5, "exprb32": _integrators.EXPRB32, "bdf": _integrators.BDF,
                    "dopri5+bdf": _integrators.DOPRI5_DETECTING}
 _STIFF_SCIPY = ("Radau", "BDF", "LSODA")
-#: The methods that hold dense P x P matrices.
-_DENSE_METHODS = ("bdf", "exprb32") + _STIFF_SCIPY
+#: The methods that hold dense P x P matrices, and how many float64 ones per run at their peak (measured at
+#: P = 2,970: 'bdf' 5, 'exprb32' 7, scipy's 'BDF' 5.2; Radau's complex factors count twice), rounded up.
+_DENSE_MATRICES = {"bdf": 6, "exprb32": 8, "BDF": 6, "LSODA": 6, "Radau": 8}
 #: Appended to the message of a failed run of a network whose activation is not smooth.
 _KINK_NOTE = (". The network's units are not smooth (ReLU): -grad L jumps where a pre-activation crosses 0, and "
               "the flow can slide along such a kink (a Filippov sliding mode), where adaptive steps shrink without "
@@ -116,7 +121,7 @@ class GradientFlow:
                 "over t_span (rho(Hessian at w0) * (tf - t0) / 3.3 < EXPLICIT_STEP_LIMIT), handing over to 'bdf' "
                 "where it turns stiff (method 'dopri5+bdf'; an ensemble gets 'bdf' only when the "
                 f"ENSEMBLE_STIFFNESS_SAMPLES = {ENSEMBLE_STIFFNESS_SAMPLES} rows spread over W0 are all stiff), "
-                f"and 'dopri5' alone beyond DENSE_STIFF_LIMIT = {DENSE_STIFF_LIMIT} parameters; without compiled "
+                f"and 'dopri5' alone beyond COMPILED_STIFF_LIMIT = {COMPILED_STIFF_LIMIT} parameters; without compiled "
                 "kernels 'LSODA' with the exact Jacobian (or 'RK45' beyond a few hundred parameters)",
         **_COMPILED_METHODS,
         **_SCIPY_METHODS,
@@ -211,7 +216,8 @@ class GradientFlow:
         one after the other.  With ``method="auto"`` the stiffness is judged at
         ``ENSEMBLE_STIFFNESS_SAMPLES`` rows spread over ``W0``: 'bdf' when all
         are stiff, otherwise 'dopri5' with each run handing over to 'bdf' where
-        it turns stiff.  ``t_eval`` defaults to
+        it turns stiff ('dopri5' alone beyond ``COMPILED_STIFF_LIMIT``
+        parameters).  ``t_eval`` defaults to
         ``DEFAULT_ENSEMBLE_POINTS`` evenly spaced times.  The trajectory's ``w``
         has shape ``(n_points, m, P)``, its ``status`` is the worst of the
         runs (``info["status"]`` lists each) and its ``nfev`` the total
@@ -238,9 +244,10 @@ class GradientFlow:
             nfev = np.zeros(m, dtype=np.int64)
             reached = np.zeros(m, dtype=np.int64)
             k, entry = self._compiled(chosen, ensemble=True)
-            # every thread eigendecomposes its own small Jacobians; a multithreaded LAPACK inside each would
-            # oversubscribe the cores (16 cores, 1,000 runs of the Figure 8 net: 3.7 s with its threads, 2.3 s without)
-            with _threads.single_threaded_blas():
+            # every thread eigendecomposes its own Jacobians (and calls BLAS for large layers); a multithreaded BLAS
+            # inside each would oversubscribe the cores (16 cores, 1,000 runs of the Figure 8 net: 3.7 s with its
+            # threads, 2.3 s without).  One run keeps BLAS's threads.
+            with _threads.single_threaded_blas() if m > 1 else contextlib.nullcontext():
                 entry(_COMPILED_CODES[chosen], k.rhs, k.jac, k.args, W0, t0, tf, t_eval, rtol, atol, max_steps, out,
                       codes, nfev, reached, switched)
             statuses = [_STATUS_NAMES[int(c)] for c in codes]
@@ -279,7 +286,7 @@ class GradientFlow:
             if has_events:
                 return "LSODA" if self.size <= DENSE_JACOBIAN_LIMIT else "RK45"
             if self.kernels is not None:
-                if self.size > DENSE_STIFF_LIMIT:
+                if self.size > COMPILED_STIFF_LIMIT:
                     return "dopri5"
                 stiff = all(self._explicit_steps(w0, span) >= EXPLICIT_STEP_LIMIT for w0 in starts)
                 return "bdf" if stiff else "dopri5"
@@ -308,17 +315,17 @@ class GradientFlow:
 
     def _switching(self, requested, chosen):
         """The compiled method to run: "auto"'s explicit choice hands over to 'bdf' where the flow turns stiff
-        ('dopri5+bdf'), since "auto" judged stiffness at the start only; not beyond ``DENSE_STIFF_LIMIT``
+        ('dopri5+bdf'), since "auto" judged stiffness at the start only; not beyond ``COMPILED_STIFF_LIMIT``
         parameters."""
-        hand_over = requested == "auto" and chosen == "dopri5" and self.size <= DENSE_STIFF_LIMIT
+        hand_over = requested == "auto" and chosen == "dopri5" and self.size <= COMPILED_STIFF_LIMIT
         return "dopri5+bdf" if hand_over else chosen
 
     def _check_dense_memory(self, method, runs_at_once):
         """Refuse a stiff ``method`` whose dense P x P matrices (the Jacobian -H and its factors, per run in
         flight) cannot fit in half of this machine's memory."""
-        if method in _DENSE_METHODS:
+        if method in _DENSE_MATRICES:
             runs = f" ({runs_at_once} runs at once)" if runs_at_once > 1 else ""
-            check_dense_fits(self.size, f"`method` {method!r}{runs}",
+            check_dense_fits(self.size, _DENSE_MATRICES[method], f"`method` {method!r}{runs}",
                              "Use an explicit method: 'dopri5' (compiled), 'RK45' or 'DOP853', or method='auto', "
                              "which chooses one at this size.", copies=runs_at_once)
 

@@ -74,6 +74,12 @@ __all__ = [
 # ----------------------------------------------------------------------------- defaults
 #: Largest ``P`` for which ``method="auto"`` of :func:`spectrum` uses the dense Hessian and ``eigh``.
 DENSE_LIMIT = 2000
+#: Dense P x P float64 matrices each dense analysis holds at its peak, rounded up: the Hessian, its symmetric part,
+#: LAPACK's copy, eigenvectors and workspace (``eigh``: about 4), and for ``degeneracy`` the bases of the trivial and
+#: nontrivial directions and an SVD of the null space (peak memory measured at P = 2,970: 5.2 for ``linearize``,
+#: 6.2 for ``find_equilibrium``).  A NumPy objective whose matrices would take more than half of the machine's
+#: memory is refused before any is built.
+_DENSE_MATRICES = {"linearize": 6, "spectrum": 6, "find_equilibrium": 7, "degeneracy": 9}
 #: Number of eigenvalues :func:`spectrum` returns by default.
 DEFAULT_K = 20
 #: Relative accuracy asked of ARPACK's Lanczos in :func:`spectrum` (``eigsh``'s ``tol``).
@@ -573,7 +579,6 @@ def find_equilibrium(obj, w_guess, gtol=DEFAULT_GTOL, max_iter=DEFAULT_MAX_ITER)
     max_iter = check_int("max_iter", max_iter, minimum=0)
     xp = _namespace(obj)
     P = int(obj.size)
-    _check_dense_hessian_fits(obj, xp, "gf.find_equilibrium (Newton steps with the exact Hessian)")
 
     g = obj.grad(w)
     gn = _norm(g, xp)
@@ -592,6 +597,11 @@ def find_equilibrium(obj, w_guess, gtol=DEFAULT_GTOL, max_iter=DEFAULT_MAX_ITER)
             message = (f"stopped after max_iter = {max_iter} iterations with |grad L| = {gn:.3g} > gtol = {gtol:.3g}; "
                        "raise max_iter, loosen gtol, or start closer to an equilibrium")
             break
+        if iterations == 0:                           # before the first Hessian, not for a start that has converged
+            _check_dense_hessian_fits(
+                obj, xp, _DENSE_MATRICES["find_equilibrium"], "gf.find_equilibrium (Newton steps with the exact Hessian)",
+                "For a large network approach a minimum with gf.gd or gf.GradientFlow(obj).solve(..., method='dopri5'); "
+                "gf.spectrum(obj, w, k, method='lanczos') then gives the Hessian's extreme eigenvalues there.")
         H = xp.asarray(obj.hessian(w), dtype=xp.float64)
         if not bool(xp.all(xp.isfinite(H))):
             message = (f"stopped after {iterations} iterations: the Hessian is not finite at the current point "
@@ -710,7 +720,7 @@ def linearize(obj_or_flow, w_star, tol=None, grad_tol=None) -> Linearization:
     grad_tol = _validate_grad_tol(grad_tol)
     xp = _namespace(obj)
     P = int(obj.size)
-    _check_dense_hessian_fits(obj, xp, "gf.linearize")
+    _check_dense_hessian_fits(obj, xp, _DENSE_MATRICES["linearize"], "gf.linearize")
 
     H = _symmetric_hessian(obj, w, xp, "w_star")
     lam, V = xp.linalg.eigh(H)
@@ -871,7 +881,7 @@ def degeneracy(obj, w_star, tol=None, probe_inputs=None, n_probe=DEFAULT_N_PROBE
     probe_inputs = _validate_probe_inputs(obj, probe_inputs)
     P = obj.size
     model = obj.model
-    _check_dense_hessian_fits(obj, xp, "gf.degeneracy")
+    _check_dense_hessian_fits(obj, xp, _DENSE_MATRICES["degeneracy"], "gf.degeneracy")
 
     H = _symmetric_hessian(obj, w, xp, "w_star")
     lam, V = xp.linalg.eigh(H)
@@ -1009,7 +1019,8 @@ def spectrum(obj, w, k=DEFAULT_K, which="largest", method="auto", rtol=DEFAULT_L
     xp = _namespace(obj)
 
     if method == "dense":
-        _check_dense_hessian_fits(obj, xp, "`method` 'dense'", "Use method='lanczos' (matrix-free), or 'auto'.")
+        _check_dense_hessian_fits(obj, xp, _DENSE_MATRICES["spectrum"], "`method` 'dense'",
+                                  "Use method='lanczos' (matrix-free), or 'auto'.")
         lam, V = xp.linalg.eigh(_symmetric_hessian(obj, w, xp))
         lam_np = _backend.to_numpy(lam)
         index = _select(lam_np, k, which)
@@ -1286,11 +1297,11 @@ def _norm(v, xp) -> float:
     return float(_backend.to_numpy(xp.sqrt(xp.sum(v * v))))
 
 
-def _check_dense_hessian_fits(obj, xp, what, fix=None):
-    """A ValueError before a dense Hessian of a NumPy objective too large for this machine is built (the GPU's
-    memory, for CuPy, is CuPy's to report)."""
+def _check_dense_hessian_fits(obj, xp, matrices, what, fix=None):
+    """A ValueError before ``matrices`` dense P x P arrays of a NumPy objective too large for this machine are built
+    (the GPU's memory, for CuPy, is CuPy's to report)."""
     if _backend.is_numpy(xp):
-        check_dense_fits(int(obj.size), what, fix or (
+        check_dense_fits(int(obj.size), matrices, what, fix or (
             "For a large network use what needs Hessian-vector products only: gf.spectrum(obj, w, k, "
             "method='lanczos'), gf.spectral_density and gf.hessian_trace."))
 

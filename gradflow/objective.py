@@ -161,10 +161,12 @@ class Objective:
         """
         w = self._single(self._weights(w))
         xp, P = self.xp, self.size
-        chunk = self._chunk_size()
-        eye = xp.eye(P, dtype=xp.float64)
-        columns = [self.hvp(w, eye[start:start + chunk, :]) for start in range(0, P, chunk)]
-        return xp.concat(columns, axis=0).mT
+        chunk = self._chunk_size(self._inputs.shape[0])
+        rows = xp.empty((P, P), dtype=xp.float64)
+        for start in range(0, P, chunk):
+            count = min(chunk, P - start)
+            rows[start:start + count, :] = self.hvp(w, _unit_vectors(start, count, P, xp))
+        return rows.mT
 
     def output_jacobian(self, w, X=None):
         r"""The Jacobian :math:`J = \partial\,\mathrm{vec}(f(X)) / \partial w`, shape ``(n k, P)``.
@@ -179,11 +181,12 @@ class Objective:
         inputs = self._inputs if X is None else _validate_inputs(model, _backend.as_array(X, xp), "X")
         params = model._split(w, xp)
         _, cache = model._forward(params, inputs, xp)
-        chunk = self._chunk_size()
-        eye = xp.eye(self.size, dtype=xp.float64)
+        P = self.size
+        chunk = self._chunk_size(inputs.shape[0])
         blocks = []
-        for start in range(0, self.size, chunk):
-            rcache = model._jvp(params, model._split(eye[start:start + chunk, :], xp), cache, xp)
+        for start in range(0, P, chunk):
+            directions = _unit_vectors(start, min(chunk, P - start), P, xp)
+            rcache = model._jvp(params, model._split(directions, xp), cache, xp)
             RF = rcache[-1]  # (m, n, k): the derivative of every output along each unit vector
             blocks.append(xp.reshape(RF, (RF.shape[0], -1)))
         return xp.concat(blocks, axis=0).mT
@@ -286,13 +289,20 @@ class Objective:
             raise ValueError(f"`w` must be one parameter vector of shape ({self.size},) here; got shape {tuple(w.shape)}.")
         return w
 
-    def _chunk_size(self) -> int:
-        per_direction = self._inputs.shape[0] * (sum(self.model.widths) + self.model.n_outputs) * 4 + self.size
+    def _chunk_size(self, n_samples: int) -> int:
+        """Directions per batch of a dense Hessian or output Jacobian on ``n_samples`` inputs, so that a batch's
+        work arrays hold about ``HESSIAN_CHUNK_ELEMENTS`` numbers."""
+        per_direction = n_samples * (sum(self.model.widths) + self.model.n_outputs) * 4 + self.size
         return max(1, min(self.size, HESSIAN_CHUNK_ELEMENTS // max(per_direction, 1)))
 
     def __repr__(self) -> str:
         decay = f", weight_decay={self.weight_decay}" if self.weight_decay else ""
         return f"Objective({self.model!r}, {self.data!r}, loss={self.loss.name!r}{decay}; P={self.size})"
+
+
+def _unit_vectors(start: int, count: int, size: int, xp):
+    """Rows ``start .. start + count - 1`` of the ``size x size`` identity, without building the identity."""
+    return xp.eye(count, size, k=start, dtype=xp.float64)
 
 
 def _validate_model(model) -> Network:

@@ -477,3 +477,17 @@ def test_perturbation_is_frozen_and_a_relative_one_needs_the_layer_shapes():
         p.sigma = 1.0
     with pytest.raises(ValueError, match=r"`parameter_shapes` is needed"):
         p.noise(1, np.ones(4))
+
+
+def test_the_quadratic_path_is_chosen_only_where_its_dense_hessian_fits(monkeypatch):
+    from gradflow import _validation
+
+    obj = legendre_objective()
+    w0 = obj.init(seed=0, scale=0.5)
+    assert gd(obj, w0, lr=0.1, steps=20).info["engine"] == "spectral"
+    monkeypatch.setattr(_validation, "physical_memory", lambda: 8 * obj.size ** 2)   # room for half a P x P matrix
+    auto = gd(obj, w0, lr=0.1, steps=20)
+    assert auto.info["engine"] == "compiled" and auto.success
+    np.testing.assert_allclose(auto.final, numpy_gd(obj, w0, 0.1, 20, None), rtol=1e-12, atol=1e-14)
+    with pytest.raises(ValueError, match=r"`method` 'quadratic' .*holds dense P x P matrices.*method='iterate'"):
+        gd(obj, w0, lr=0.1, steps=20, method="quadratic")

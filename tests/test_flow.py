@@ -230,13 +230,19 @@ def test_an_explicitly_requested_dopri5_is_never_switched(sharpening_valley):
     assert traj.info["accepted_steps"] > 3000           # held at the stability limit, but it goes on
 
 
-def test_auto_keeps_to_dopri5_beyond_the_dense_stiff_limit(sharpening_valley, monkeypatch):
-    monkeypatch.setattr(flow_module, "DENSE_STIFF_LIMIT", 1)             # as if P = 2 were too large for dense Jacobians
-    traj = sharpening_valley.solve(np.array([0.0, 1e-3]), (0, 5), rtol=1e-6, atol=1e-9)
-    assert traj.method == "dopri5" and "switched_to_bdf_at" not in traj.info and traj.success
-    assert traj.info["accepted_steps"] > 3000           # no hand-over: held at the stability limit
-    stiff = sharpening_valley.solve_ensemble(np.array([[1.0, 0.1], [2.0, 0.2]]), (0, 0.05), rtol=1e-6, atol=1e-9)
-    assert stiff.method == "dopri5" and stiff.success
+def test_auto_keeps_to_dopri5_beyond_the_compiled_stiff_limit(sharpening_valley, monkeypatch):
+    flow, stiff = sharpening_valley, np.array([[1.0, 0.1], [2.0, 0.2]])      # rho(H) about 10^4 and 4 10^4
+    assert flow.solve(stiff[0], (0, 0.2)).method == "bdf"
+    assert flow.solve_ensemble(stiff, (0, 0.2)).method == "bdf"
+    monkeypatch.setattr(flow_module, "COMPILED_STIFF_LIMIT", 1)          # as if P = 2 were too large for dense Jacobians
+    single = flow.solve(stiff[0], (0, 0.2), rtol=1e-6, atol=1e-9)
+    assert single.method == "dopri5" and single.success and "switched_to_bdf_at" not in single.info
+    ensemble = flow.solve_ensemble(stiff, (0, 0.2), rtol=1e-6, atol=1e-9)
+    assert ensemble.method == "dopri5" and ensemble.success and "switched_to_bdf_at" not in ensemble.info
+    np.testing.assert_allclose(ensemble.w[-1, 0], single.final, rtol=0, atol=1e-12)
+    mild = flow.solve(np.array([0.0, 1e-3]), (0, 5), rtol=1e-6, atol=1e-9)     # turns stiff, but no hand-over
+    assert mild.method == "dopri5" and "switched_to_bdf_at" not in mild.info and mild.success
+    assert mild.info["accepted_steps"] > 3000
 
 
 @pytest.fixture(scope="module")

@@ -50,10 +50,13 @@ def test_value_gradient_hvp_and_jacobian_equal_the_objective(activation, loss, b
 @pytest.mark.parametrize("activation", ACTIVATIONS, ids=lambda a: getattr(a, "name", a))
 @pytest.mark.parametrize("loss", list(LOSSES))
 @pytest.mark.parametrize("bias, weight_decay", [(False, 0.0), (True, 0.03)])
-@pytest.mark.parametrize("n, widths", [(40, (40, 30)), (10, (200, 30))], ids=["blas", "blas-input-rows"])
+@pytest.mark.parametrize("n, widths", [(40, (40, 30)), (10, (200, 30)), (40, (20, 24, 22))],
+                         ids=["blas", "blas-input-rows", "blas-hidden-to-hidden"])
 def test_layers_large_enough_for_blas_give_the_objective_s_derivatives(activation, loss, bias, weight_decay, n, widths):
-    # the hidden layer's products go to BLAS, the output layer's stay in the loops: both paths in one network
-    assert widths[1] * widths[0] * n >= _kernels.BLAS_MIN_WORK > 3 * widths[1] * n
+    # the hidden layers' products go to BLAS (also between two hidden layers, where the R-operator accumulates into
+    # its buffers), the output layer's stay in the loops: both paths in one network
+    products = [widths[l] * widths[l - 1] * n for l in range(1, len(widths))]
+    assert min(products) >= _kernels.BLAS_MIN_WORK > 3 * widths[-1] * n
     obj = _objective(activation, loss, bias, weight_decay, n=n, widths=widths)
     k = _kernels.compiled_kernels(obj)
     rng = np.random.default_rng(1)

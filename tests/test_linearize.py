@@ -714,3 +714,10 @@ def test_dense_analyses_of_a_net_too_large_for_a_dense_hessian_are_refused_befor
     with pytest.raises(ValueError, match=rf"holds dense P x P matrices.*P = 404,400.*{fix}"):
         call(obj, obj.init(seed=0, scale=0.1))
     assert gf.spectrum(obj, obj.init(seed=0, scale=0.1), k=3).method == "lanczos"     # the matrix-free way works
+
+
+def test_find_equilibrium_builds_no_hessian_and_refuses_nothing_when_it_takes_no_newton_step():
+    obj = gf.Objective(gf.models.MLP([64, 600, 600, 10], activation="tanh"), gf.data.digits(n_train=5, n_test=0),
+                       loss="cross_entropy")
+    result = gf.find_equilibrium(obj, obj.init(seed=0, scale=0.1), max_iter=0)
+    assert not result.converged and result.iterations == 0 and "max_iter = 0" in result.message

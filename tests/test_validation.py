@@ -166,13 +166,18 @@ def test_flatten_checks_the_layer_shapes():
 def test_check_dense_fits_compares_the_dense_matrices_with_half_the_memory(monkeypatch):
     from gradflow import _validation
 
-    assert _validation.physical_memory() > 2**28                                     # this machine's, in bytes (POSIX)
+    memory = _validation.physical_memory()                                          # this machine's, in bytes
+    assert memory is None or memory > 2**28                                         # (None: the platform does not say)
     monkeypatch.setattr(_validation, "physical_memory", lambda: 2 * 2**30)          # 2 GiB
     # 4 matrices of 8 P^2 bytes: P = 8,192 takes exactly 2 GiB, P = 5,792 just under 1 GiB
-    _validation.check_dense_fits(5792, "work", "fix it")
+    _validation.check_dense_fits(5792, 4, "work", "fix it")
+    assert _validation.dense_fits(5792, 4) and not _validation.dense_fits(5793, 4)
     with pytest.raises(ValueError, match=r"^work holds dense P x P matrices.*about 1.0 GiB for P = 5,793.*2.0 GiB\. fix"):
-        _validation.check_dense_fits(5793, "work", "fix it")
+        _validation.check_dense_fits(5793, 4, "work", "fix it")
     with pytest.raises(ValueError, match=r"about 2.0 GiB for P = 4,096"):
-        _validation.check_dense_fits(4096, "work", "fix it", copies=4)
+        _validation.check_dense_fits(4096, 4, "work", "fix it", copies=4)
+    with pytest.raises(ValueError, match=r"about 1.5 GiB for P = 8,192"):
+        _validation.check_dense_fits(8192, 3, "work", "fix it")
     monkeypatch.setattr(_validation, "physical_memory", lambda: None)               # the platform does not say
-    _validation.check_dense_fits(10**7, "work", "fix it")
+    _validation.check_dense_fits(10**7, 4, "work", "fix it")
+    assert _validation.dense_fits(10**7, 4)
