@@ -12,7 +12,8 @@ import numbers
 import operator
 import os
 
-__all__ = ["check_choice", "check_int", "check_real", "check_bool", "check_dense_fits", "dense_fits", "describe"]
+__all__ = ["check_choice", "check_int", "check_real", "check_bool", "check_dense_fits", "dense_fits", "fits_in_memory",
+           "physical_memory", "describe"]
 
 
 def describe(value) -> str:
@@ -92,11 +93,16 @@ def check_bool(name: str, value) -> bool:
     raise TypeError(f"`{name}` must be True or False; got {describe(value)}.")
 
 
+def fits_in_memory(nbytes: float) -> bool:
+    """Whether ``nbytes`` take at most half of this machine's memory (True where the platform does not say)."""
+    memory = physical_memory()
+    return memory is None or nbytes <= memory / 2
+
+
 def dense_fits(size: int, matrices: float, copies: int = 1) -> bool:
     """Whether ``matrices`` dense ``size x size`` float64 matrices (times ``copies`` run at once) take at most half
-    of this machine's memory (True where the platform does not say how much it has)."""
-    memory = physical_memory()
-    return memory is None or matrices * copies * 8 * size ** 2 <= memory / 2
+    of this machine's memory."""
+    return fits_in_memory(matrices * copies * 8 * size ** 2)
 
 
 def check_dense_fits(size: int, matrices: float, what: str, fix: str, copies: int = 1) -> None:

@@ -49,7 +49,7 @@ import sys
 import numba
 import numpy as np
 
-from . import _backend, _kernels, _threads
+from . import _backend, _kernels, _threads, _validation
 from ._validation import (check_bool, check_choice, check_dense_fits, check_int, check_real, check_seed, dense_fits,
                           describe)
 from .models import FeatureRegression
@@ -95,6 +95,11 @@ DENSE_HESSIAN_MAX_SIZE = 1000
 #: Dense P x P float64 matrices the quadratic path holds at its peak (the Hessian, LAPACK's copy, eigenvectors and
 #: workspace); "auto" iterates instead where they would take more than half of the machine's memory.
 QUADRATIC_DENSE_MATRICES = 6
+#: Copies of the recorded path a run holds at its peak (the path and what its evaluation builds from it).
+PATH_COPIES = 2
+#: Mini-batch steps the compiled SGD loop runs per call: their sample indices, (steps, m, batch_size) integers,
+#: are drawn before the call, so this bounds that array however far apart the recorded steps are.
+SGD_STEPS_PER_CALL = 1024
 #: Power iterations used to estimate :math:`\lambda_{\max}` of a large Hessian.
 POWER_ITERATIONS = 100
 #: With ``progress=None`` a bar is shown only for runs of at least this many steps (and on a terminal).
@@ -276,6 +281,7 @@ def gd(obj, w0, lr=DEFAULT_LR, steps=DEFAULT_STEPS, record_every=DEFAULT_RECORD_
     lr = _validate_lr(lr)
     steps = _validate_steps(steps)
     record_every = _validate_record_every(record_every)
+    _check_path_fits(W0, steps, record_every)
     perturbation = _validate_perturbation(perturbation)
     progress = _validate_progress(progress)
     method = _validate_method(obj, method)
@@ -335,6 +341,7 @@ def sgd(obj, w0, lr=SGD_DEFAULT_LR, steps=SGD_DEFAULT_STEPS, batch_size=SGD_DEFA
     batch_size = _validate_batch_size(obj, batch_size)
     seed = check_seed(seed)
     record_every = _validate_record_every(record_every)
+    _check_path_fits(W0, steps, record_every)
     perturbation = _validate_perturbation(perturbation)
     progress = _validate_progress(progress)
     n = int(obj._inputs.shape[0])
@@ -397,6 +404,21 @@ def _validate_lr(lr) -> float:
 
 def _validate_steps(steps) -> int:
     return _positive_int("steps", steps, "the number of iterations, e.g. 250_000")
+
+
+def _check_path_fits(W0, steps: int, record_every: int) -> None:
+    """Refuse, before any step, a run whose recorded weights (``PATH_COPIES`` copies of ``(records, m, P)`` floats)
+    would take more than half of this machine's memory; it would otherwise fail at the end, after all the work."""
+    m, P = W0.shape
+    n_records = len(_record_steps(steps, record_every))
+    needed = PATH_COPIES * 8 * n_records * m * P
+    if not _validation.fits_in_memory(needed):
+        memory = _validation.physical_memory()
+        raise ValueError(
+            f"`record_every` = {record_every} records {n_records:,} points of {m} x {P:,} weights: about "
+            f"{needed / 2**30:,.1f} GiB with the path's evaluation, more than half of this machine's "
+            f"{memory / 2**30:,.1f} GiB. Raise record_every (the path holds steps / record_every x m x P floats)."
+        )
 
 
 def _validate_record_every(record_every) -> int:
@@ -658,6 +680,12 @@ class _CompiledMinibatchEngine:
         self.loops = {}
 
     def advance(self, W, n_steps: int):
+        """``n_steps`` SGD steps, drawn and run ``SGD_STEPS_PER_CALL`` at a time (the drawn indices stay small)."""
+        for start in range(0, n_steps, SGD_STEPS_PER_CALL):
+            W = self._advance(W, min(SGD_STEPS_PER_CALL, n_steps - start))
+        return W
+
+    def _advance(self, W, n_steps: int):
         if self.scratch is None or self.scratch.shape != W.shape:
             self.scratch = np.empty_like(W)
         batches = np.zeros((n_steps, W.shape[0], self.batch_size), dtype=np.int64)
@@ -709,7 +737,7 @@ def _iterate(obj, W0, single, lr, steps, record_every, perturbation, progress, e
     is_record, is_kick = np.isin(boundaries, record), np.isin(boundaries, kicks)
     limit = _blowup_limit(W0)
     W, reached, kick_index = (W0.copy() if isinstance(W0, np.ndarray) else W0), 0, 0
-    times, path = [], []
+    times, path = [], np.empty((len(record),) + tuple(W0.shape))
     status, bad_step, bad_rows = "success", None, None
     bar = _progress_bar(progress, steps, label.upper())
     try:
@@ -725,8 +753,8 @@ def _iterate(obj, W0, single, lr, steps, record_every, perturbation, progress, e
                     status, bad_step, bad_rows = "diverged", s, np.flatnonzero(bad)
                     break
                 if rec:
+                    path[len(times)] = W_np
                     times.append(s)
-                    path.append(np.array(W_np, dtype=np.float64))
                 if kick:
                     kick_index += 1
                     noise = perturbation.noise(kick_index, W_np, obj.parameter_shapes)
@@ -737,7 +765,7 @@ def _iterate(obj, W0, single, lr, steps, record_every, perturbation, progress, e
             "perturbation": None if perturbation is None else dataclasses.asdict(perturbation),
             "perturbations_applied": kick_index}
     message = "" if status == "success" else _divergence_message(obj, W0, lr, bad_step, bad_rows, label.upper())
-    return _finish(obj, times, path, single, status, message, reached, label, info, W0, lr)
+    return _finish(obj, times, path[:len(times)], single, status, message, reached, label, info, W0, lr)
 
 
 def _add(W, noise, xp):
@@ -839,7 +867,7 @@ def _finish(obj, times, path, single, status, message, nfev, method, info, W0, l
     """Stack the recorded weights, evaluate loss and metrics, and cut the path at any non-finite loss."""
     m, P = W0.shape
     t = np.asarray(times, dtype=_INT)
-    w = np.stack(path) if path else np.empty((0, m, P))
+    w = path if isinstance(path, np.ndarray) else (np.stack(path) if path else np.empty((0, m, P)))
     loss, metrics = evaluate_path(obj, w.reshape(-1, P))
     loss = loss.reshape(len(t), m)
     metrics = {k: v.reshape(len(t), m) for k, v in metrics.items()}

@@ -22,6 +22,7 @@ a solution along which the loss rises says so in its message.
 from __future__ import annotations
 
 import contextlib
+import gc
 import math
 import numbers
 
@@ -31,7 +32,7 @@ import scipy.integrate
 
 from . import _backend, _integrators, _threads
 from ._kernels import bind, compiled_kernels, network_hvp
-from ._validation import check_dense_fits, check_int, check_real, describe
+from ._validation import check_dense_fits, check_int, check_real, dense_fits, describe
 from .models import Network
 from .objective import Objective
 from .trajectory import Trajectory, evaluate_path
@@ -55,6 +56,10 @@ DENSE_STIFFNESS_LIMIT = 32
 #: explicit 'dopri5': each Jacobian of a stiff method is a dense P x P matrix, P Hessian-vector products and an
 #: O(P^3) eigendecomposition (or LU).
 COMPILED_STIFF_LIMIT = 2000
+#: From this many parameters a scipy stiff solve is followed by a garbage collection: scipy's solver object is in a
+#: reference cycle (its ``fun`` closes over it), which would keep its dense Jacobian and factors alive until Python's
+#: collector runs, so that successive solves (an ensemble) piled them up past the memory check.
+COLLECT_AFTER_DENSE_SIZE = 1000
 #: Power iterations (Hessian-vector products) with which "auto" estimates :math:`\rho(\nabla^2 L(w_0))`.
 STIFFNESS_POWER_ITERATIONS = 30
 #: Rows of an ensemble's W0 at which "auto" judges stiffness (evenly spread; 'bdf' only when every one is stiff).
@@ -203,6 +208,8 @@ class GradientFlow:
             t_events = None
         else:
             times, path, status, message, info, t_events = self._solve_scipy(chosen, w0, t0, tf, t_eval, rtol, atol, events)
+            if chosen in _DENSE_MATRICES and self.size >= COLLECT_AFTER_DENSE_SIZE:
+                gc.collect()                          # scipy's solver holds a reference cycle to its dense matrices
         if status == "failed" and _has_kinks(self.obj):
             message += _KINK_NOTE
         return self._trajectory(times, path, status, message, chosen, info, rtol, atol, t_events)
@@ -320,6 +327,13 @@ class GradientFlow:
         hand_over = requested == "auto" and chosen == "dopri5" and self.size <= COMPILED_STIFF_LIMIT
         return "dopri5+bdf" if hand_over else chosen
 
+    def _stiff_advice(self) -> str:
+        """How to get past stiffness: a stiff method where its dense Jacobian fits in memory, else explicit steps."""
+        if dense_fits(self.size, _DENSE_MATRICES["bdf"]):
+            return "use a stiff method (" + ("'bdf'" if self.kernels is not None else "'LSODA'") + ")"
+        return (f"follow the flow with gf.gd at a step below 2 / lambda_max (the stiff methods' dense Jacobians do not "
+                f"fit in memory at P = {self.size:,})")
+
     def _check_dense_memory(self, method, runs_at_once):
         """Refuse a stiff ``method`` whose dense P x P matrices (the Jacobian -H and its factors, per run in
         flight) cannot fit in half of this machine's memory."""
@@ -344,9 +358,9 @@ class GradientFlow:
                        "check the objective (scale of the data, weight decay) or the initial point")
         elif code == _integrators.STEP_UNDERFLOW:
             message = (f"the step size fell below the resolution of t after t = {end:g}: the solution may blow up in "
-                       "finite time there; otherwise loosen rtol/atol or try method='LSODA'")
+                       f"finite time there; otherwise loosen rtol/atol or {self._stiff_advice()}")
         else:
-            message = f"stopped after max_steps = {max_steps} steps at t = {end:g}; raise max_steps or use a stiff method"
+            message = f"stopped after max_steps = {max_steps} steps at t = {end:g}; raise max_steps or {self._stiff_advice()}"
         info = {"nfev": int(nfev), "njev": int(njev), "accepted_steps": int(accepted), "rejected_steps": int(rejected)}
         if switched_at is not None:
             info["switched_to_bdf_at"] = switched_at
@@ -444,7 +458,7 @@ class GradientFlow:
                 message = f"scipy {method} stopped after t = {reached:g}: {result.message}"
                 if "step size" in result.message:
                     message += (f" The largest |w_i| there is {np.max(np.abs(state)):.3g}: if it is large, the "
-                                "solution blows up in finite time; otherwise loosen rtol/atol or use a stiff method.")
+                                f"solution blows up in finite time; otherwise loosen rtol/atol or {self._stiff_advice()}.")
         else:
             status = "terminated" if result.status == 1 else "success"
             message = result.message
@@ -457,7 +471,7 @@ class GradientFlow:
         loss = loss.reshape(path.shape[:-1])
         metrics = {k: v.reshape(path.shape[:-1]) for k, v in metrics.items()}
         if check_lyapunov and path.shape[0] > 1 and status in ("success", "terminated"):
-            message = message + _lyapunov_note(times, loss, rtol, atol)
+            message = message + _lyapunov_note(times, loss, rtol, atol, self._stiff_advice())
         return Trajectory(t=np.asarray(times, dtype=float), w=np.asarray(path), loss=np.asarray(loss), metrics=metrics,
                           status=status, message=message, nfev=int(info.get("nfev", 0) if nfev is None else nfev),
                           method=method, t_events=t_events, info=info)
@@ -509,7 +523,7 @@ def _has_kinks(obj) -> bool:
     return isinstance(model, Network) and not model.activation.is_smooth
 
 
-def _lyapunov_note(times, loss, rtol, atol) -> str:
+def _lyapunov_note(times, loss, rtol, atol, advice) -> str:
     """A sentence when the loss rises along the computed path by more than the tolerances explain."""
     k, rise = _largest_excess_rise(np.ascontiguousarray(loss, dtype=np.float64).reshape(loss.shape[0], -1),
                                         rtol, atol, LYAPUNOV_SLACK)
@@ -517,7 +531,7 @@ def _lyapunov_note(times, loss, rtol, atol) -> str:
         return ""
     return (f"; warning: the loss, a Lyapunov function of the flow, rose by {rise:.3g} between t = "
             f"{times[k]:g} and t = {times[k + 1]:g}, more than the tolerances allow: the solution is inaccurate "
-            "there; lower rtol/atol or use a stiff method")
+            f"there; lower rtol/atol or {advice}")
 
 
 @numba.njit(cache=True)

@@ -491,3 +491,32 @@ def test_the_quadratic_path_is_chosen_only_where_its_dense_hessian_fits(monkeypa
     np.testing.assert_allclose(auto.final, numpy_gd(obj, w0, 0.1, 20, None), rtol=1e-12, atol=1e-14)
     with pytest.raises(ValueError, match=r"`method` 'quadratic' .*holds dense P x P matrices.*method='iterate'"):
         gd(obj, w0, lr=0.1, steps=20, method="quadratic")
+
+
+def test_compiled_sgd_runs_long_stretches_between_records_in_bounded_calls(monkeypatch):
+    from gradflow import descent
+
+    rng = np.random.default_rng(1)
+    data = gf.Dataset(rng.standard_normal((30, 4)), rng.standard_normal(30))
+    obj = gf.Objective(gf.models.MLP([4, 6, 1], activation="tanh"), data)
+    W0 = np.stack([obj.init(seed=s, scale=0.5) for s in range(2)])
+    whole = sgd(obj, W0, lr=0.05, steps=50, batch_size=4, seed=2, record_every=50)
+    monkeypatch.setattr(descent, "SGD_STEPS_PER_CALL", 7)          # 50 steps in calls of 7: the same batches
+    pieces = sgd(obj, W0, lr=0.05, steps=50, batch_size=4, seed=2, record_every=50)
+    assert whole.info["engine"] == pieces.info["engine"] == "compiled-minibatch"
+    np.testing.assert_array_equal(pieces.w, whole.w)
+
+
+@pytest.mark.parametrize("run", [lambda obj, W0, every: gd(obj, W0, lr=0.1, steps=1000, record_every=every),
+                                 lambda obj, W0, every: sgd(obj, W0, lr=0.1, steps=1000, batch_size=4, record_every=every)],
+                         ids=["gd", "sgd"])
+def test_a_path_too_large_to_record_is_refused_before_any_step(monkeypatch, run):
+    from gradflow import _validation
+
+    obj = mlp_objective()
+    W0 = np.stack([obj.init(seed=s, scale=0.5) for s in range(3)])
+    # 1,001 records of 3 x P weights, held twice: about 48 kB x P; the machine "has" 2 records' worth
+    monkeypatch.setattr(_validation, "physical_memory", lambda: 2 * 2 * 8 * 11 * 3 * obj.size)
+    with pytest.raises(ValueError, match=r"`record_every` = 1 records 1,001 points of 3 x \d+ weights.*Raise record_every"):
+        run(obj, W0, 1)
+    assert run(obj, W0, 100).success                                  # 11 records fit

@@ -619,3 +619,33 @@ def test_an_interrupted_save_leaves_no_file(tmp_path, monkeypatch, two_parameter
         traj.save(tmp_path / "run.npz")
     assert [p.name for p in tmp_path.iterdir()] == ["run.npz"]          # no temporary file left behind
     assert (tmp_path / "run.npz").read_bytes() == before                # the old file is intact
+
+
+def test_a_scipy_stiff_solve_leaves_no_dense_matrix_behind():
+    # scipy's solver sits in a reference cycle with its Jacobian and factors; the flow collects it after the solve
+    import tracemalloc
+
+    rng = np.random.default_rng(0)
+    data = gf.Dataset(rng.standard_normal((60, 20)), rng.integers(0, 3, 60))
+    obj = gf.Objective(gf.models.MLP([20, 48, 3], activation="tanh"), data, loss="cross_entropy")
+    assert obj.size >= flow_module.COLLECT_AFTER_DENSE_SIZE
+    flow, w0, matrix = gf.GradientFlow(obj), obj.init(seed=0, scale=0.5), 8 * obj.size ** 2
+    flow.solve(w0, (0, 0.01), method="Radau")
+    tracemalloc.start()
+    try:
+        for method in ("Radau", "BDF", "Radau"):
+            traj = flow.solve(w0, (0, 0.01), method=method)
+            assert traj.success, traj.message
+            assert tracemalloc.get_traced_memory()[0] < 0.5 * matrix, method
+    finally:
+        tracemalloc.stop()
+
+
+def test_failure_messages_advise_only_methods_that_fit(wide_net):
+    obj, w0 = wide_net
+    traj = gf.GradientFlow(obj).solve(w0, (0, 50), max_steps=3)
+    assert traj.status == "failed" and "max_steps = 3" in traj.message
+    assert "gf.gd at a step below 2 / lambda_max" in traj.message and "'bdf'" not in traj.message
+    small = gf.Objective(gf.models.DeepLinear([31, 2, 1]), gf.data.linear_teacher())
+    traj = gf.GradientFlow(small).solve(small.init(seed=0, scale=0.3), (0, 1000), method="dopri5", max_steps=3)
+    assert traj.status == "failed" and "raise max_steps or use a stiff method ('bdf')" in traj.message
