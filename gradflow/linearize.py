@@ -1379,16 +1379,18 @@ def _block_lanczos(hvp, start, steps, xp):
     betas = np.zeros((b, steps))
     lengths = np.full(b, steps)
     active = np.ones(b, dtype=bool)
-    basis = [start]
+    basis = xp.zeros((b, steps, P), dtype=xp.float64)     # filled in place: no copies of the basis as it grows
+    basis[:, 0, :] = start
     q = start
     n_hvp = 0
     for j in range(steps):
         z = hvp(q)
         n_hvp += int(np.sum(active))
         a = xp.sum(q * z, axis=1)
-        Q = xp.stack(basis, axis=1)                        # (b, j + 1, P)
+        Q = basis[:, : j + 1, :]                           # (b, j + 1, P)
         for _ in range(2):                                 # full reorthogonalization, twice is enough
-            z = z - xp.sum(Q * xp.expand_dims(xp.sum(Q * xp.expand_dims(z, axis=1), axis=2), axis=2), axis=1)
+            coefficients = xp.matmul(Q, xp.expand_dims(z, axis=2))                  # (b, j + 1, 1)
+            z = z - xp.matmul(xp.permute_dims(coefficients, (0, 2, 1)), Q)[:, 0, :]
         beta = _backend.to_numpy(xp.sqrt(xp.sum(z * z, axis=1)))
         alphas[:, j] = _backend.to_numpy(a)
         if j == steps - 1:
@@ -1402,7 +1404,7 @@ def _block_lanczos(hvp, start, steps, xp):
         betas[:, j] = np.where(active, beta, 0.0)
         safe = _backend.as_array(np.where(active, beta, 1.0), xp)
         q = z / xp.expand_dims(safe, axis=1)
-        basis.append(q)
+        basis[:, j + 1, :] = q
     return alphas, betas, lengths, n_hvp
 
 
