@@ -98,7 +98,7 @@ def calls_blas(kernels: Kernels, n_samples: int | None = None) -> bool:
     X, layout = kernels.args[0], kernels.args[4]
     n = X.shape[0] if n_samples is None else n_samples
     widths = [int(layout[_HEAD + l]) for l in range(int(layout[0]) + 1)]
-    return any(widths[l] * widths[l - 1] * n >= BLAS_MIN_WORK for l in range(1, len(widths)))
+    return any(_use_blas(widths[l], widths[l - 1], n) for l in range(1, len(widths)))
 
 
 #: The numba types of a kernel family: its ``args`` and each kernel as a first-class function.

@@ -27,9 +27,11 @@ def _controller():
     return _CONTROLLER
 
 
-def single_threaded_blas():
-    """A context holding every BLAS thread pool to one thread (for batches of small products, e.g. a recorded path)."""
-    return _controller().limit(limits=1, user_api="blas")
+def single_threaded_blas(limit: bool = True):
+    """A context holding every BLAS thread pool to one thread (for batches of small products, e.g. a recorded path,
+    or BLAS called inside loops that already run on all cores, where nested threads would oversubscribe them);
+    with ``limit`` False, a context that does nothing (entering the limit costs tens of microseconds)."""
+    return _controller().limit(limits=1, user_api="blas") if limit else contextlib.nullcontext()
 
 
 def scipy_blas_single_threaded():

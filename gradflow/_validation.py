@@ -12,8 +12,8 @@ import numbers
 import operator
 import os
 
-__all__ = ["check_choice", "check_int", "check_real", "check_bool", "check_dense_fits", "dense_fits", "fits_in_memory",
-           "physical_memory", "describe"]
+__all__ = ["check_choice", "check_int", "check_real", "check_bool", "check_dense_fits", "check_fits", "dense_fits",
+           "fits_in_memory", "physical_memory", "describe"]
 
 
 def describe(value) -> str:
@@ -109,13 +109,17 @@ def check_dense_fits(size: int, matrices: float, what: str, fix: str, copies: in
     """Refuse work that holds ``matrices`` dense ``size x size`` float64 matrices at its peak (times ``copies`` run
     at once) when they would take more than half of this machine's memory: a clear ValueError before the work,
     instead of a MemoryError in the middle of it, or swapping.  ``what`` starts the message and ``fix`` ends it."""
-    if not dense_fits(size, matrices, copies):
-        needed, memory = matrices * copies * 8 * size ** 2, physical_memory()
-        raise ValueError(
-            f"{what} holds dense P x P matrices (the Hessian and its factors or eigenvectors): about "
-            f"{needed / 2**30:,.1f} GiB for P = {size:,}, more than half of this machine's {memory / 2**30:,.1f} GiB. "
-            f"{fix}"
-        )
+    check_fits(matrices * copies * 8 * size ** 2,
+               f"{what} holds dense P x P matrices (the Hessian and its factors or eigenvectors)", fix,
+               detail=f" for P = {size:,}")
+
+
+def check_fits(nbytes: float, head: str, fix: str, detail: str = "") -> None:
+    """A ValueError ``"{head}: about N GiB{detail}, more than half of this machine's M GiB. {fix}"`` when
+    ``nbytes`` would take more than half of this machine's memory."""
+    if not fits_in_memory(nbytes):
+        raise ValueError(f"{head}: about {nbytes / 2**30:,.1f} GiB{detail}, more than half of this machine's "
+                         f"{physical_memory() / 2**30:,.1f} GiB. {fix}")
 
 
 def physical_memory():

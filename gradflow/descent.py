@@ -40,7 +40,6 @@ naming :math:`\lambda_{\max}` at ``w0`` and the stable bound
 
 from __future__ import annotations
 
-import contextlib
 import copy
 import dataclasses
 import math
@@ -411,14 +410,10 @@ def _check_path_fits(W0, steps: int, record_every: int) -> None:
     would take more than half of this machine's memory; it would otherwise fail at the end, after all the work."""
     m, P = W0.shape
     n_records = len(_record_steps(steps, record_every))
-    needed = PATH_COPIES * 8 * n_records * m * P
-    if not _validation.fits_in_memory(needed):
-        memory = _validation.physical_memory()
-        raise ValueError(
-            f"`record_every` = {record_every} records {n_records:,} points of {m} x {P:,} weights: about "
-            f"{needed / 2**30:,.1f} GiB with the path's evaluation, more than half of this machine's "
-            f"{memory / 2**30:,.1f} GiB. Raise record_every (the path holds steps / record_every x m x P floats)."
-        )
+    _validation.check_fits(PATH_COPIES * 8 * n_records * m * P,
+                           f"`record_every` = {record_every} records {n_records:,} points of {m} x {P:,} weights",
+                           "Raise record_every (the path holds steps / record_every x m x P floats).",
+                           detail=" with the path's evaluation")
 
 
 def _validate_record_every(record_every) -> int:
@@ -544,7 +539,9 @@ class _CompiledEngine:
         parallel = W.shape[0] > 1
         if parallel not in self.loops:
             self.loops[parallel] = _kernels.specialize(_gd_steps_parallel if parallel else _gd_steps, self.signature)
-        with _blas_threads(parallel and self.blas):
+        # BLAS (in layers large enough for it) gets one thread per repetition when the repetitions run on all cores
+        # (four repetitions of the [64, 100, 100, 10] net on 1,000 digits, 2 cores: 19.8 against 4.8 ms a step)
+        with _threads.single_threaded_blas(parallel and self.blas):
             self.loops[parallel](self.kernels.grad, W, self.scratch, self.lr, n_steps, self.kernels.args)
         return W
 
@@ -697,17 +694,9 @@ class _CompiledMinibatchEngine:
         parallel = W.shape[0] > 1
         if parallel not in self.loops:
             self.loops[parallel] = _kernels.specialize(_sgd_steps_parallel if parallel else _sgd_steps, self.signature)
-        with _blas_threads(parallel and self.blas):
+        with _threads.single_threaded_blas(parallel and self.blas):              # as in _CompiledEngine.advance
             self.loops[parallel](self.kernels.grad, W, self.scratch, self.lr, batches, sizes, self.kernels.args)
         return W
-
-
-def _blas_threads(limit: bool):
-    """BLAS (where a network's layers are large enough for it) keeps its threads for one repetition, and gets one
-    thread per repetition when the repetitions themselves run on all cores (``limit``): nested threads would
-    oversubscribe the cores (four repetitions of the [64, 100, 100, 10] net on 1,000 digits, 2 cores: 19.8 against
-    4.8 ms a step).  Not limited where no layer calls BLAS: the limit costs tens of microseconds a call."""
-    return _threads.single_threaded_blas() if limit else contextlib.nullcontext()
 
 
 def _full_batch_engine(obj: Objective, lr: float):

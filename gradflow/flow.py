@@ -21,7 +21,6 @@ a solution along which the loss rises says so in its message.
 
 from __future__ import annotations
 
-import contextlib
 import gc
 import math
 import numbers
@@ -254,7 +253,7 @@ class GradientFlow:
             # every thread eigendecomposes its own Jacobians (and calls BLAS for large layers); a multithreaded BLAS
             # inside each would oversubscribe the cores (16 cores, 1,000 runs of the Figure 8 net: 3.7 s with its
             # threads, 2.3 s without).  One run keeps BLAS's threads.
-            with _threads.single_threaded_blas() if m > 1 else contextlib.nullcontext():
+            with _threads.single_threaded_blas(m > 1):
                 entry(_COMPILED_CODES[chosen], k.rhs, k.jac, k.args, W0, t0, tf, t_eval, rtol, atol, max_steps, out,
                       codes, nfev, reached, switched)
             statuses = [_STATUS_NAMES[int(c)] for c in codes]
