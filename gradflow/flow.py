@@ -250,9 +250,10 @@ class GradientFlow:
             nfev = np.zeros(m, dtype=np.int64)
             reached = np.zeros(m, dtype=np.int64)
             k, entry = self._compiled(chosen, ensemble=True)
-            # every thread eigendecomposes its own Jacobians (and calls BLAS for large layers); a multithreaded BLAS
-            # inside each would oversubscribe the cores (16 cores, 1,000 runs of the Figure 8 net: 3.7 s with its
-            # threads, 2.3 s without).  One run keeps BLAS's threads.
+            # every thread eigendecomposes its own Jacobians (LAPACK beyond SMALL_EIGEN_LIMIT parameters) and calls
+            # BLAS for large layers; a multithreaded BLAS inside each would oversubscribe the cores (16 cores, 1,000
+            # runs of the Figure 8 net, then through LAPACK: 3.7 s with its threads, 2.3 s without).  One run keeps
+            # BLAS's threads.
             with _threads.single_threaded_blas(m > 1):
                 entry(_COMPILED_CODES[chosen], k.rhs, k.jac, k.args, W0, t0, tf, t_eval, rtol, atol, max_steps, out,
                       codes, nfev, reached, switched)

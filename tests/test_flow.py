@@ -295,6 +295,50 @@ def test_the_newton_matrix_vector_product_equals_numpy(shape):
     np.testing.assert_allclose(out, M @ x, rtol=1e-13, atol=1e-13)
 
 
+
+def _symmetric_test_matrices():
+    rng = np.random.default_rng(3)
+    matrices = {}
+    for n in (1, 2, 3, 8, 31, 64, 128):
+        M = rng.standard_normal((n, n))
+        matrices[f"random {n}"] = M + M.T
+    Q, _ = np.linalg.qr(rng.standard_normal((64, 64)))
+    # a Hessian at a degenerate minimum: a 50-dimensional null space, a repeated eigenvalue and a stiff one
+    matrices["degenerate, stiff"] = Q @ np.diag(np.r_[np.zeros(50), np.full(10, 2.0), 5.0, 7.0, 9.0, 1e6]) @ Q.T
+    matrices["two clusters"] = Q @ np.diag(np.r_[-np.ones(30), np.ones(34)]) @ Q.T
+    matrices["rank one"] = np.ones((6, 6))
+    matrices["zero"] = np.zeros((4, 4))
+    matrices["diagonal, unsorted"] = np.diag([3.0, -1.0, 2.0, 0.0])
+    matrices["tridiagonal, zero diagonal"] = np.diag(np.ones(9), 1) + np.diag(np.ones(9), -1)
+    matrices["widely scaled"] = np.diag([1e-300, 1.0, 1e300])
+    return matrices
+
+
+@pytest.mark.parametrize("name, S", list(_symmetric_test_matrices().items()))
+def test_the_compiled_symmetric_eigensolver_matches_lapack(name, S):
+    eigenvalues, Qt, converged = _integrators._small_symmetric_eigen(S)
+    assert converged
+    scale = max(np.abs(S).max(), np.finfo(float).tiny)
+    np.testing.assert_allclose(eigenvalues, np.linalg.eigvalsh(S), rtol=0, atol=1e-13 * scale)
+    # the rows of Qt are orthonormal eigenvectors: S Q = Q diag(eigenvalues)
+    np.testing.assert_allclose(Qt @ Qt.T, np.eye(S.shape[0]), rtol=0, atol=1e-13)
+    np.testing.assert_allclose(S @ Qt.T, Qt.T * eigenvalues, rtol=0, atol=1e-13 * scale)
+
+
+def test_the_compiled_symmetric_eigensolver_gives_nan_for_a_non_finite_matrix():
+    eigenvalues, Qt, converged = _integrators._small_symmetric_eigen(np.array([[1.0, np.inf], [np.inf, 0.0]]))
+    assert converged and np.isnan(eigenvalues).all() and np.isnan(Qt).all()
+
+
+@pytest.mark.parametrize("size", [5, _integrators.SMALL_EIGEN_LIMIT, _integrators.SMALL_EIGEN_LIMIT + 1])
+def test_the_jacobian_eigendecomposition_reconstructs_the_hessian_on_both_sides_of_the_solver_limit(size):
+    rng = np.random.default_rng(size)
+    J = rng.standard_normal((size, size))            # the symmetric part is the Hessian's negative
+    eigenvalues, Q, Qt = _integrators._symmetric_eigen(J)
+    assert Q.flags.c_contiguous and Qt.flags.c_contiguous and np.all(np.diff(eigenvalues) >= 0)
+    np.testing.assert_allclose(Q.T, Qt, rtol=0, atol=0)
+    np.testing.assert_allclose(Q @ np.diag(eigenvalues) @ Qt, -0.5 * (J + J.T), rtol=0, atol=1e-12 * np.abs(J).max())
+
 def test_bdf_settles_at_a_minimum_under_tolerances_near_the_rounding_level():
     """Near a minimum, Newton's corrections reach the rounding noise of the gradient; they must count as converged.
 
