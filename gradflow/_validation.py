@@ -7,6 +7,7 @@ values, ``TypeError`` for bad types.
 
 from __future__ import annotations
 
+import functools
 import math
 import numbers
 import operator
@@ -94,20 +95,20 @@ def check_bool(name: str, value) -> bool:
 
 
 def fits_in_memory(nbytes: float) -> bool:
-    """Whether ``nbytes`` take at most half of this machine's memory (True where the platform does not say)."""
+    """Whether ``nbytes`` take at most half of the memory this process may use (True where the platform does not say)."""
     memory = physical_memory()
     return memory is None or nbytes <= memory / 2
 
 
 def dense_fits(size: int, matrices: float, copies: int = 1) -> bool:
     """Whether ``matrices`` dense ``size x size`` float64 matrices (times ``copies`` run at once) take at most half
-    of this machine's memory."""
+    of the memory this process may use."""
     return fits_in_memory(matrices * copies * 8 * size ** 2)
 
 
 def check_dense_fits(size: int, matrices: float, what: str, fix: str, copies: int = 1) -> None:
     """Refuse work that holds ``matrices`` dense ``size x size`` float64 matrices at its peak (times ``copies`` run
-    at once) when they would take more than half of this machine's memory: a clear ValueError before the work,
+    at once) when they would take more than half of the memory this process may use: a clear ValueError before the work,
     instead of a MemoryError in the middle of it, or swapping.  ``what`` starts the message and ``fix`` ends it."""
     check_fits(matrices * copies * 8 * size ** 2,
                f"{what} holds dense P x P matrices (the Hessian and its factors or eigenvectors)", fix,
@@ -115,19 +116,49 @@ def check_dense_fits(size: int, matrices: float, what: str, fix: str, copies: in
 
 
 def check_fits(nbytes: float, head: str, fix: str, detail: str = "") -> None:
-    """A ValueError ``"{head}: about N GiB{detail}, more than half of this machine's M GiB. {fix}"`` when
-    ``nbytes`` would take more than half of this machine's memory."""
+    """A ValueError ``"{head}: about N GiB{detail}, more than half of the M GiB this process may use. {fix}"``
+    when ``nbytes`` would take more than half of the memory this process may use (:func:`physical_memory`)."""
     if not fits_in_memory(nbytes):
-        raise ValueError(f"{head}: about {nbytes / 2**30:,.1f} GiB{detail}, more than half of this machine's "
-                         f"{physical_memory() / 2**30:,.1f} GiB. {fix}")
+        raise ValueError(f"{head}: about {nbytes / 2**30:,.1f} GiB{detail}, more than half of the "
+                         f"{physical_memory() / 2**30:,.1f} GiB this process may use. {fix}")
+
+
+#: Files that hold the memory limit of this process's control group, where one is set (a container's limit):
+#: cgroup v2, then v1.  ``max`` (v2) or a number beyond the machine's memory (v1) means no limit.
+CGROUP_MEMORY_LIMITS = ("/sys/fs/cgroup/memory.max", "/sys/fs/cgroup/memory/memory.limit_in_bytes")
 
 
 def physical_memory():
-    """This machine's memory in bytes, or None where the platform does not say (``os.sysconf`` is POSIX only)."""
+    """The memory this process may use, in bytes: the machine's (``os.sysconf``), or less where its control
+    group (:data:`CGROUP_MEMORY_LIMITS`) or ``RLIMIT_AS`` sets less; None where the platform says nothing.
+    Read once per process."""
+    return _memory_limit()
+
+
+@functools.cache
+def _memory_limit():
+    limits = []
     try:
-        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
-    except (AttributeError, OSError, ValueError):
-        return None
+        limits.append(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES"))
+    except (AttributeError, OSError, ValueError):      # os.sysconf is POSIX only
+        pass
+    for path in CGROUP_MEMORY_LIMITS:
+        try:
+            with open(path) as file:
+                text = file.read().strip()
+        except OSError:
+            continue
+        if text.isdigit() and int(text) > 0:
+            limits.append(int(text))
+    try:
+        import resource                                # POSIX only
+
+        soft, _ = resource.getrlimit(resource.RLIMIT_AS)
+        if soft != resource.RLIM_INFINITY and soft > 0:
+            limits.append(soft)
+    except (ImportError, OSError, ValueError):
+        pass
+    return min(limits) if limits else None
 
 
 def _quoted(choices) -> str:

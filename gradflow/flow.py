@@ -336,7 +336,7 @@ class GradientFlow:
 
     def _check_dense_memory(self, method, runs_at_once):
         """Refuse a stiff ``method`` whose dense P x P matrices (the Jacobian -H and its factors, per run in
-        flight) cannot fit in half of this machine's memory."""
+        flight) cannot fit in half of the memory this process may use."""
         if method in _DENSE_MATRICES:
             runs = f" ({runs_at_once} runs at once)" if runs_at_once > 1 else ""
             check_dense_fits(self.size, _DENSE_MATRICES[method], f"`method` {method!r}{runs}",

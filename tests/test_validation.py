@@ -1,5 +1,7 @@
 """Bad input gets a clear error at the public entry point: the parameter named, what was expected, the fix."""
 
+import os
+
 import numpy as np
 import pytest
 
@@ -166,13 +168,14 @@ def test_flatten_checks_the_layer_shapes():
 def test_check_dense_fits_compares_the_dense_matrices_with_half_the_memory(monkeypatch):
     from gradflow import _validation
 
-    memory = _validation.physical_memory()                                          # this machine's, in bytes
+    memory = _validation.physical_memory()                                          # what this process may use, in bytes
     assert memory is None or memory > 2**28                                         # (None: the platform does not say)
     monkeypatch.setattr(_validation, "physical_memory", lambda: 2 * 2**30)          # 2 GiB
     # 4 matrices of 8 P^2 bytes: P = 8,192 takes exactly 2 GiB, P = 5,792 just under 1 GiB
     _validation.check_dense_fits(5792, 4, "work", "fix it")
     assert _validation.dense_fits(5792, 4) and not _validation.dense_fits(5793, 4)
-    with pytest.raises(ValueError, match=r"^work holds dense P x P matrices.*about 1.0 GiB for P = 5,793.*2.0 GiB\. fix"):
+    with pytest.raises(ValueError, match=r"^work holds dense P x P matrices.*about 1.0 GiB for P = 5,793.*"
+                                         r"2.0 GiB this process may use\. fix"):
         _validation.check_dense_fits(5793, 4, "work", "fix it")
     with pytest.raises(ValueError, match=r"about 2.0 GiB for P = 4,096"):
         _validation.check_dense_fits(4096, 4, "work", "fix it", copies=4)
@@ -181,3 +184,32 @@ def test_check_dense_fits_compares_the_dense_matrices_with_half_the_memory(monke
     monkeypatch.setattr(_validation, "physical_memory", lambda: None)               # the platform does not say
     _validation.check_dense_fits(10**7, 4, "work", "fix it")
     assert _validation.dense_fits(10**7, 4)
+
+
+def test_the_memory_a_process_may_use_is_the_smallest_of_the_machine_and_its_control_group(monkeypatch, tmp_path):
+    from gradflow import _validation
+
+    resource = pytest.importorskip("resource")
+    machine = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    v2, v1 = tmp_path / "memory.max", tmp_path / "memory.limit_in_bytes"
+    monkeypatch.setattr(_validation, "CGROUP_MEMORY_LIMITS", (str(v2), str(v1)))
+    monkeypatch.setattr(resource, "getrlimit", lambda which: (resource.RLIM_INFINITY, resource.RLIM_INFINITY))
+
+    def memory():
+        _validation._memory_limit.cache_clear()
+        return _validation.physical_memory()
+
+    try:
+        assert memory() == machine                                                  # no control group files
+        v2.write_text("max\n")
+        v1.write_text("9223372036854771712\n")                                      # v1's "no limit"
+        assert memory() == machine
+        v1.write_text(f"{2**30}\n")                                                 # a 1 GiB container
+        assert memory() == 2**30
+        with pytest.raises(ValueError, match=r"about 1.0 GiB for P = 5,793, more than half of the 1.0 GiB this "
+                                             r"process may use"):
+            _validation.check_dense_fits(5793, 4, "work", "fix it")
+        monkeypatch.setattr(resource, "getrlimit", lambda which: (2**29, resource.RLIM_INFINITY))
+        assert memory() == 2**29                                                     # an address-space limit
+    finally:
+        _validation._memory_limit.cache_clear()
