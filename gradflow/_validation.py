@@ -95,7 +95,8 @@ def check_bool(name: str, value) -> bool:
 
 
 def fits_in_memory(nbytes: float) -> bool:
-    """Whether ``nbytes`` take at most half of the memory this process may use (True where the platform does not say)."""
+    """Whether ``nbytes`` take at most half of the memory this process may use (True where the platform does not
+    say)."""
     memory = physical_memory()
     return memory is None or nbytes <= memory / 2
 
@@ -108,8 +109,9 @@ def dense_fits(size: int, matrices: float, copies: int = 1) -> bool:
 
 def check_dense_fits(size: int, matrices: float, what: str, fix: str, copies: int = 1) -> None:
     """Refuse work that holds ``matrices`` dense ``size x size`` float64 matrices at its peak (times ``copies`` run
-    at once) when they would take more than half of the memory this process may use: a clear ValueError before the work,
-    instead of a MemoryError in the middle of it, or swapping.  ``what`` starts the message and ``fix`` ends it."""
+    at once) when they would take more than half of the memory this process may use: a clear ValueError before the
+    work, instead of a MemoryError in the middle of it, or swapping.  ``what`` starts the message and ``fix`` ends
+    it."""
     check_fits(matrices * copies * 8 * size ** 2,
                f"{what} holds dense P x P matrices (the Hessian and its factors or eigenvectors)", fix,
                detail=f" for P = {size:,}")
@@ -128,15 +130,11 @@ def check_fits(nbytes: float, head: str, fix: str, detail: str = "") -> None:
 CGROUP_MEMORY_LIMITS = ("/sys/fs/cgroup/memory.max", "/sys/fs/cgroup/memory/memory.limit_in_bytes")
 
 
+@functools.cache
 def physical_memory():
     """The memory this process may use, in bytes: the machine's (``os.sysconf``), or less where its control
     group (:data:`CGROUP_MEMORY_LIMITS`) or ``RLIMIT_AS`` sets less; None where the platform says nothing.
     Read once per process."""
-    return _memory_limit()
-
-
-@functools.cache
-def _memory_limit():
     limits = []
     try:
         limits.append(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES"))

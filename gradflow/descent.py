@@ -407,7 +407,8 @@ def _validate_steps(steps) -> int:
 
 def _check_path_fits(W0, steps: int, record_every: int) -> None:
     """Refuse, before any step, a run whose recorded weights (``PATH_COPIES`` copies of ``(records, m, P)`` floats)
-    would take more than half of the memory this process may use; it would otherwise fail at the end, after all the work."""
+    would take more than half of the memory this process may use; it would otherwise fail at the end, after all the
+    work."""
     m, P = W0.shape
     n_records = len(_record_steps(steps, record_every))
     _validation.check_fits(PATH_COPIES * 8 * n_records * m * P,

@@ -196,7 +196,7 @@ def test_the_memory_a_process_may_use_is_the_smallest_of_the_machine_and_its_con
     monkeypatch.setattr(resource, "getrlimit", lambda which: (resource.RLIM_INFINITY, resource.RLIM_INFINITY))
 
     def memory():
-        _validation._memory_limit.cache_clear()
+        _validation.physical_memory.cache_clear()
         return _validation.physical_memory()
 
     try:
@@ -212,4 +212,4 @@ def test_the_memory_a_process_may_use_is_the_smallest_of_the_machine_and_its_con
         monkeypatch.setattr(resource, "getrlimit", lambda which: (2**29, resource.RLIM_INFINITY))
         assert memory() == 2**29                                                     # an address-space limit
     finally:
-        _validation._memory_limit.cache_clear()
+        _validation.physical_memory.cache_clear()
