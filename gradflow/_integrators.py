@@ -85,6 +85,9 @@ EIGEN_SWEEPS_PER_VALUE = 30
 
 #: Step growth and shrink limits of the step-size controller, and its safety factor.
 MAX_GROWTH, MIN_SHRINK, SAFETY = 10.0, 0.2, 0.9
+#: A step of at most this many spacings of the floating-point numbers at t cannot advance t: step-size underflow
+#: (scipy's ``solve_ivp`` uses the same bound).
+UNDERFLOW_SPACINGS = 10.0
 
 # Dormand–Prince 5(4) tableau.
 _C = np.array([0.0, 1 / 5, 3 / 10, 4 / 5, 8 / 9, 1.0, 1.0])
@@ -115,6 +118,13 @@ def _all_finite(x):
         if not np.isfinite(x[p]):
             return False
     return True
+
+
+@numba.njit(cache=True, inline="always")
+def _below_resolution(h, t):
+    """Whether a step h from t is too small to advance t: at most ``UNDERFLOW_SPACINGS`` float spacings at t
+    (relative to t, so that a very stiff flow may take steps of 1e-16 near t = 0)."""
+    return h <= UNDERFLOW_SPACINGS * (np.nextafter(abs(t), np.inf) - abs(t))
 
 
 @numba.njit(cache=True)
@@ -356,7 +366,7 @@ def integrate_one_step(method, rhs, jac, args, w0, t0, tf, t_eval, rtol, atol, m
             break
         last = h >= tf - t                            # this step ends at tf exactly (t + (tf - t) may round below)
         h = min(h, tf - t)
-        if h <= 1e-14 * max(abs(t), 1.0):
+        if _below_resolution(h, t):
             status = STEP_UNDERFLOW
             break
         if explicit:
@@ -749,7 +759,7 @@ def integrate_bdf(method, rhs, jac, args, w0, t0, tf, t_eval, rtol, atol, max_st
         if accepted + rejected >= max_steps:
             status = TOO_MANY_STEPS
             break
-        if h <= 1e-14 * max(abs(t), 1.0):
+        if _below_resolution(h, t):
             status = STEP_UNDERFLOW
             break
         last = t + h >= tf                            # this step ends at tf exactly (t + (tf - t) may round below)

@@ -86,6 +86,8 @@ _COMPILED_METHODS = {
 _COMPILED_CODES = {"dopri5": _integrators.DOPRI5, "exprb32": _integrators.EXPRB32, "bdf": _integrators.BDF,
                    "dopri5+bdf": _integrators.DOPRI5_DETECTING}
 _STIFF_SCIPY = ("Radau", "BDF", "LSODA")
+#: The methods that use the exact Jacobian against stiffness ('dopri5+bdf' hands over to 'bdf' where needed).
+_STIFF_METHODS = _STIFF_SCIPY + ("bdf", "exprb32", "dopri5+bdf")
 #: The methods that hold dense P x P matrices, and how many float64 ones per run at their peak (measured at
 #: P = 2,970: 'bdf' 5, 'exprb32' 7, scipy's 'BDF' 5.2; Radau's complex factors count twice), rounded up.
 _DENSE_MATRICES = {"bdf": 6, "exprb32": 8, "BDF": 6, "LSODA": 6, "Radau": 8}
@@ -327,12 +329,15 @@ class GradientFlow:
         hand_over = requested == "auto" and chosen == "dopri5" and self.size <= COMPILED_STIFF_LIMIT
         return "dopri5+bdf" if hand_over else chosen
 
-    def _stiff_advice(self) -> str:
-        """How to get past stiffness: a stiff method where its dense Jacobian fits in memory, else explicit steps."""
+    def _stiff_advice(self, method) -> str:
+        """How to get past stiffness after an explicit ``method``, as " or ..." (empty after a stiff one): a stiff
+        method where its dense Jacobian fits in memory, else explicit steps."""
+        if method in _STIFF_METHODS:
+            return ""
         if dense_fits(self.size, _DENSE_MATRICES["bdf"]):
-            return "use a stiff method (" + ("'bdf'" if self.kernels is not None else "'LSODA'") + ")"
-        return (f"follow the flow with gf.gd at a step below 2 / lambda_max (the stiff methods' dense Jacobians do not "
-                f"fit in memory at P = {self.size:,})")
+            return " or use a stiff method (" + ("'bdf'" if self.kernels is not None else "'LSODA'") + ")"
+        return (f" or follow the flow with gf.gd at a step below 2 / lambda_max (the stiff methods' dense Jacobians do "
+                f"not fit in memory at P = {self.size:,})")
 
     def _check_dense_memory(self, method, runs_at_once):
         """Refuse a stiff ``method`` whose dense P x P matrices (the Jacobian -H and its factors, per run in
@@ -358,9 +363,9 @@ class GradientFlow:
                        "check the objective (scale of the data, weight decay) or the initial point")
         elif code == _integrators.STEP_UNDERFLOW:
             message = (f"the step size fell below the resolution of t after t = {end:g}: the solution may blow up in "
-                       f"finite time there; otherwise loosen rtol/atol or {self._stiff_advice()}")
+                       f"finite time there; otherwise loosen rtol/atol{self._stiff_advice(method)}")
         else:
-            message = f"stopped after max_steps = {max_steps} steps at t = {end:g}; raise max_steps or {self._stiff_advice()}"
+            message = f"stopped after max_steps = {max_steps} steps at t = {end:g}; raise max_steps{self._stiff_advice(method)}"
         info = {"nfev": int(nfev), "njev": int(njev), "accepted_steps": int(accepted), "rejected_steps": int(rejected)}
         if switched_at is not None:
             info["switched_to_bdf_at"] = switched_at
@@ -458,7 +463,7 @@ class GradientFlow:
                 message = f"scipy {method} stopped after t = {reached:g}: {result.message}"
                 if "step size" in result.message:
                     message += (f" The largest |w_i| there is {np.max(np.abs(state)):.3g}: if it is large, the "
-                                f"solution blows up in finite time; otherwise loosen rtol/atol or {self._stiff_advice()}.")
+                                f"solution blows up in finite time; otherwise loosen rtol/atol{self._stiff_advice(method)}.")
         else:
             status = "terminated" if result.status == 1 else "success"
             message = result.message
@@ -471,7 +476,7 @@ class GradientFlow:
         loss = loss.reshape(path.shape[:-1])
         metrics = {k: v.reshape(path.shape[:-1]) for k, v in metrics.items()}
         if check_lyapunov and path.shape[0] > 1 and status in ("success", "terminated"):
-            message = message + _lyapunov_note(times, loss, rtol, atol, self._stiff_advice())
+            message = message + _lyapunov_note(times, loss, rtol, atol, self._stiff_advice(method))
         return Trajectory(t=np.asarray(times, dtype=float), w=np.asarray(path), loss=np.asarray(loss), metrics=metrics,
                           status=status, message=message, nfev=int(info.get("nfev", 0) if nfev is None else nfev),
                           method=method, t_events=t_events, info=info)
@@ -531,7 +536,7 @@ def _lyapunov_note(times, loss, rtol, atol, advice) -> str:
         return ""
     return (f"; warning: the loss, a Lyapunov function of the flow, rose by {rise:.3g} between t = "
             f"{times[k]:g} and t = {times[k + 1]:g}, more than the tolerances allow: the solution is inaccurate "
-            f"there; lower rtol/atol or {advice}")
+            f"there; lower rtol/atol{advice}")
 
 
 @numba.njit(cache=True)

@@ -427,6 +427,70 @@ def test_a_flow_that_blows_up_reports_it(method):
     assert "t =" in traj.message
 
 
+@numba.njit(cache=True)
+def _diagonal_value(w, args):
+    return 0.5 * np.sum(args[0] * w * w)
+
+
+@numba.njit(cache=True)
+def _diagonal_grad(w, out, args):
+    out[:] = args[0] * w
+
+
+@numba.njit(cache=True)
+def _diagonal_hvp(w, v, out, args):
+    out[:] = args[0] * v
+
+
+@numba.njit(cache=True)
+def _diagonal_rhs(t, w, out, args):
+    out[:] = -args[0] * w
+
+
+@numba.njit(cache=True)
+def _diagonal_jac(t, w, out, args):
+    out[:] = 0.0
+    for p in range(w.shape[0]):
+        out[p, p] = -args[0][p]
+
+
+class _StiffDiagonal:
+    """L = (1e14 w1^2 + w2^2) / 2: w(t) = (w1 e^{-1e14 t}, w2 e^{-t}), stiff from t = 0 on."""
+
+    size = 2
+    curvatures = np.array([1e14, 1.0])
+    kernels = _kernels.Kernels(_diagonal_value, _diagonal_grad, _diagonal_hvp, _diagonal_rhs, _diagonal_jac,
+                               (curvatures,))
+
+    def value(self, w):
+        return 0.5 * np.sum(self.curvatures * np.asarray(w) ** 2, axis=-1)
+
+    def grad(self, w):
+        return self.curvatures * np.asarray(w)
+
+    def hessian(self, w):
+        return np.diag(self.curvatures)
+
+
+@pytest.mark.parametrize("method", ["auto", "bdf", "exprb32", "Radau", "BDF"])
+def test_a_stiff_method_takes_the_tiny_first_steps_of_an_extremely_stiff_flow_at_t0_0(method):
+    """The first step of a flow with curvature 1e14 is near 1e-16: far below 1e-14, but thousands of float spacings
+    at t = 0; the stiff methods used to stop there with "step size fell below the resolution of t"."""
+    traj = gf.GradientFlow(_StiffDiagonal()).solve(np.array([1.0, 1.0]), (0, 5), t_eval=[0.0, 1e-15, 1.0, 5.0],
+                                                  method=method, rtol=1e-8, atol=1e-12)
+    assert traj.success, traj.message
+    np.testing.assert_allclose(traj.w[:, 1], np.exp(-traj.t), rtol=1e-5)
+    np.testing.assert_allclose(traj.w[1:, 0], np.exp(-1e14 * traj.t[1:]), atol=1e-8)
+
+
+def test_failure_advice_names_a_stiff_method_only_after_an_explicit_one():
+    flow = gf.GradientFlow(_StiffDiagonal())
+    explicit = flow.solve(np.array([1.0, 1.0]), (0, 5), method="dopri5", max_steps=50)
+    assert explicit.status == "failed" and "raise max_steps or use a stiff method ('bdf')" in explicit.message
+    stiff = flow.solve(np.array([1.0, 1.0]), (0, 5), method="bdf", max_steps=3)
+    assert stiff.status == "failed" and stiff.message.endswith("raise max_steps") and "'bdf'" not in stiff.message
+
+
 class _SteepValley:
     """L = cosh(a w) / a^2: the flow w' = -sinh(a w) / a decays to 0, but a too long trial step overflows sinh."""
 
