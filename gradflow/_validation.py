@@ -89,7 +89,7 @@ def check_seed(value, name: str = "seed") -> int:
 
 def check_bool(name: str, value) -> bool:
     """``value`` if it is a bool (NumPy bools accepted)."""
-    if isinstance(value, bool) or type(value).__name__ == "bool_":
+    if isinstance(value, bool) or (type(value).__module__ == "numpy" and type(value).__name__ in ("bool_", "bool")):
         return bool(value)
     raise TypeError(f"`{name}` must be True or False; got {describe(value)}.")
 

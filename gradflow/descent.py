@@ -48,10 +48,9 @@ import sys
 import numba
 import numpy as np
 
-from . import _backend, _kernels, _threads, _validation
+from . import _backend, _kernels, _quadratic, _threads, _validation
 from ._validation import (check_bool, check_choice, check_dense_fits, check_int, check_real, check_seed, dense_fits,
                           describe)
-from .models import FeatureRegression
 from .objective import Objective
 from .trajectory import Trajectory, evaluate_path
 
@@ -79,7 +78,7 @@ DEFAULT_SEED = 0
 #: Every ``method`` :func:`gd` accepts, with what it does.
 METHODS = {
     "auto": "the quadratic propagator when the objective is quadratic and its dense Hessian fits in half of the "
-            "machine's memory (QUADRATIC_DENSE_MATRICES P x P matrices), otherwise iterate",
+            f"memory this process may use ({_quadratic.DENSE_MATRICES} P x P matrices), otherwise iterate",
     "iterate": "iterate w <- w - lr * grad L(w): a compiled numba loop when the objective has compiled kernels, "
                "otherwise array code",
     "quadratic": "the exact spectral propagator of GD on a quadratic loss (FeatureRegression with the square loss)",
@@ -91,9 +90,6 @@ DIVERGENCE_NORM_RATIO = 1e50
 #: Up to this many parameters :math:`\lambda_{\max}` (for divergence messages) comes from the dense
 #: Hessian; above it, from :data:`POWER_ITERATIONS` power iterations on ``obj.hvp``.
 DENSE_HESSIAN_MAX_SIZE = 1000
-#: Dense P x P float64 matrices the quadratic path holds at its peak (the Hessian, LAPACK's copy, eigenvectors and
-#: workspace); "auto" iterates instead where they would take more than half of the machine's memory.
-QUADRATIC_DENSE_MATRICES = 6
 #: Copies of the recorded path a run holds at its peak (the path and what its evaluation builds from it).
 PATH_COPIES = 2
 #: Mini-batch steps the compiled SGD loop runs per call: their sample indices, (steps, m, batch_size) integers,
@@ -124,10 +120,13 @@ class Perturbation:
     with :math:`s_j = \sigma` (absolute, the paper's Figures 4 and 16 with
     :math:`\sigma = 0.6`) or, when ``relative``, :math:`s_j = \sigma\,\operatorname{std}(W_l)`
     for the weights :math:`j` of layer :math:`l` (the standard deviation of
-    that layer's current entries; the paper's Figure 3 adds noise with "¼ of
-    the standard deviation of the weights of the corresponding layer":
-    ``Perturbation(every, 0.25, relative=True)``).  For a batch of
-    repetitions each one uses its own layer standard deviations.
+    the current entries of that layer's weight matrix; the paper's Figure 3
+    adds noise with "¼ of the standard deviation of the weights of the
+    corresponding layer": ``Perturbation(every, 0.25, relative=True)``).  A
+    layer's bias vector gets the noise scale of its weight matrix (a bias is
+    often all zeros, with no spread of its own).  A layer with a single weight
+    has no spread to scale by, so a relative perturbation refuses it.  For a
+    batch of repetitions each one uses its own layer standard deviations.
 
     Parameters
     ----------
@@ -177,17 +176,37 @@ class Perturbation:
             return self.sigma * z
         if parameter_shapes is None:
             raise ValueError("`parameter_shapes` is needed for a relative perturbation; pass obj.model.parameter_shapes.")
+        layers = _relative_layers(parameter_shapes)
+        if layers[-1][2] != w.shape[-1]:
+            raise ValueError(f"`parameter_shapes` cover {layers[-1][2]} parameters but `w` has {w.shape[-1]}; pass "
+                             "obj.model.parameter_shapes.")
         scale = np.empty_like(w)
-        start = 0
-        for shape in parameter_shapes:
-            stop = start + math.prod(shape)
-            scale[..., start:stop] = self.sigma * np.std(w[..., start:stop], axis=-1, keepdims=True)
-            start = stop
-        if start != w.shape[-1]:
-            raise ValueError(
-                f"`parameter_shapes` cover {start} parameters but `w` has {w.shape[-1]}; pass obj.model.parameter_shapes."
-            )
+        for start, weights_stop, stop in layers:
+            scale[..., start:stop] = self.sigma * np.std(w[..., start:weights_stop], axis=-1, keepdims=True)
         return scale * z
+
+
+def _relative_layers(parameter_shapes) -> list:
+    """The layers of a flat weight vector as ``(start, weights_stop, stop)``: the noise of a relative perturbation on
+    ``[start, stop)`` is scaled by the standard deviation of ``[start, weights_stop)``.
+
+    A 1-D array right after a 2-D one is that layer's bias and joins it; any other array is a layer of its own.
+    Raises ``ValueError`` for a layer with a single weight, whose standard deviation is always 0.
+    """
+    layers, start, previous = [], 0, None
+    for shape in parameter_shapes:
+        stop = start + math.prod(shape)
+        if len(shape) == 1 and previous is not None and len(previous) == 2:
+            layers[-1] = (layers[-1][0], layers[-1][1], stop)
+        else:
+            if stop - start == 1:
+                raise ValueError(
+                    f"`perturbation` is relative, which scales each layer's noise by the standard deviation of its weights, but "
+                    f"layer {len(layers) + 1} has a single weight (shape {tuple(shape)}), whose standard deviation is "
+                    "0: it would never be perturbed. Use an absolute one, Perturbation(every, sigma, relative=False).")
+            layers.append((start, stop, stop))
+        start, previous = stop, shape
+    return layers
 
 
 # --------------------------------------------------------------------------- public entry points
@@ -281,13 +300,13 @@ def gd(obj, w0, lr=DEFAULT_LR, steps=DEFAULT_STEPS, record_every=DEFAULT_RECORD_
     steps = _validate_steps(steps)
     record_every = _validate_record_every(record_every)
     _check_path_fits(W0, steps, record_every)
-    perturbation = _validate_perturbation(perturbation)
+    perturbation = _validate_perturbation(perturbation, obj)
     progress = _validate_progress(progress)
     method = _validate_method(obj, method)
     if method == "quadratic":
         return _gd_quadratic(obj, W0, single, lr, steps, record_every, perturbation)
     traj = _iterate(obj, W0, single, lr, steps, record_every, perturbation, progress, _full_batch_engine(obj, lr), "gd")
-    if traj.status == "success" and _is_quadratic(obj):
+    if traj.status == "success" and _quadratic.is_quadratic(obj):
         # past the stability bound a quadratic's GD diverges, however few steps were taken: the propagator's verdict
         lam_max = _lambda_max(obj, W0[0])
         if lr * lam_max > 2.0:
@@ -341,7 +360,7 @@ def sgd(obj, w0, lr=SGD_DEFAULT_LR, steps=SGD_DEFAULT_STEPS, batch_size=SGD_DEFA
     seed = check_seed(seed)
     record_every = _validate_record_every(record_every)
     _check_path_fits(W0, steps, record_every)
-    perturbation = _validate_perturbation(perturbation)
+    perturbation = _validate_perturbation(perturbation, obj)
     progress = _validate_progress(progress)
     n = int(obj._inputs.shape[0])
     engine = _full_batch_engine(obj, lr) if batch_size == n else _minibatch_engine(obj, lr, batch_size, seed, W0.shape[0])
@@ -371,12 +390,16 @@ def _validate_objective(obj, compiled_ok: bool = True):
 def _validate_w0(obj: Objective, w0):
     """``w0`` as a C-contiguous ``(m, P)`` array of the objective's library, and whether it was one vector."""
     xp = obj.xp
-    if not _backend.is_array(w0):
+    not_real = TypeError(f"`w0` must be an array of {obj.size} real initial weights; got {describe(w0)}.")
+    if _backend.is_array(w0) and not isinstance(w0, np.ndarray) and not _backend.is_numpy(xp):
+        if xp.isdtype(w0.dtype, "complex floating"):
+            raise not_real
+    else:
         try:
-            w0 = np.asarray(w0, dtype=np.float64)
+            w0 = _backend.to_real_numpy(w0)
         except (TypeError, ValueError):
-            raise TypeError(f"`w0` must be an array of {obj.size} initial weights; got {describe(w0)}.") from None
-    w0 = _backend.as_array(_backend.to_numpy(w0) if _backend.is_numpy(xp) else w0, xp)
+            raise not_real from None
+    w0 = _backend.as_array(w0, xp)
     P = obj.size
     if w0.ndim not in (1, 2) or w0.shape[-1] != P:
         raise ValueError(
@@ -450,12 +473,14 @@ def _validate_batch_size(obj: Objective, batch_size) -> int:
     return batch_size
 
 
-def _validate_perturbation(perturbation):
+def _validate_perturbation(perturbation, obj):
     if perturbation is not None and not isinstance(perturbation, Perturbation):
         raise TypeError(
             "`perturbation` must be None or a gradflow.Perturbation, e.g. Perturbation(every=4000, sigma=0.6); "
             f"got {describe(perturbation)}."
         )
+    if perturbation is not None and perturbation.relative:
+        _relative_layers(obj.parameter_shapes)         # refuses single-weight layers before any step
     return perturbation
 
 
@@ -467,23 +492,18 @@ def _validate_progress(progress):
 
 def _validate_method(obj: Objective, method) -> str:
     method = check_choice("method", method, tuple(METHODS))
-    quadratic = _is_quadratic(obj)
+    quadratic = _quadratic.is_quadratic(obj)
     if method == "quadratic" and not quadratic:
         raise ValueError(
             "`method` 'quadratic' needs a quadratic objective (a FeatureRegression model with the 'square' loss); "
             f"got {obj!r}. Use method='iterate' or 'auto'."
         )
     if method == "auto":
-        return "quadratic" if quadratic and dense_fits(obj.size, QUADRATIC_DENSE_MATRICES) else "iterate"
+        return "quadratic" if quadratic and dense_fits(obj.size, _quadratic.DENSE_MATRICES) else "iterate"
     if method == "quadratic":
-        check_dense_fits(obj.size, QUADRATIC_DENSE_MATRICES, "`method` 'quadratic' (the eigendecomposed Hessian)",
+        check_dense_fits(obj.size, _quadratic.DENSE_MATRICES, "`method` 'quadratic' (the eigendecomposed Hessian)",
                          "Use method='iterate' (or 'auto', which chooses it at this size).")
     return method
-
-
-def _is_quadratic(obj) -> bool:
-    """Whether ``L`` is a quadratic function of ``w`` (constant Hessian), known from its model and loss."""
-    return isinstance(obj, Objective) and isinstance(obj.model, FeatureRegression) and obj.loss.name == "square"
 
 
 # --------------------------------------------------------------------------- engines
@@ -611,7 +631,7 @@ class _MinibatchEngine:
             shape = (self.m, idx.shape[1]) if self.m > 1 else (idx.shape[1],)
             sub._inputs = xp.reshape(inputs, shape + (inputs.shape[-1],))
             sub._targets = xp.reshape(targets, shape + (targets.shape[-1],))
-            W = W - self.lr * sub.grad(W if self.m > 1 else W[0])
+            W = W - self.lr * sub.grad(W if self.m > 1 else W[0, ...])
             if self.m == 1:
                 W = xp.reshape(W, (1, -1))
         return W
@@ -780,24 +800,12 @@ def _blown_up(W_np: np.ndarray, limit: np.ndarray) -> np.ndarray:
 # --------------------------------------------------------------------------- the quadratic propagator
 def _gd_quadratic(obj, W0, single, lr, steps, record_every, perturbation) -> Trajectory:
     """GD on a quadratic loss by the exact spectral propagator (NumPy; converts at its boundary)."""
-    P = obj.size
-    zero_w = obj.xp.zeros(P, dtype=obj.xp.float64)
-    H = _backend.to_numpy(obj.hessian(zero_w))
-    b = -_backend.to_numpy(obj.grad(zero_w))
-    lam, V = np.linalg.eigh(0.5 * (H + H.T))
-    lam_max = float(lam[-1])
-    zero = np.abs(lam) <= P * np.finfo(np.float64).eps * max(float(np.abs(lam).max(initial=0.0)), np.finfo(np.float64).tiny)
-    lam_eff = np.where(zero, 0.0, lam)
+    spec = _quadratic.spectrum(obj)
+    lam_eff, V, zero, beta, lam_max = spec
     factor = 1.0 - lr * lam_eff
     with np.errstate(divide="ignore", invalid="ignore"):
         log_mag = np.where(lr * lam_eff < 1.0, np.log1p(-lr * lam_eff), np.log(np.abs(factor)))
     negative = factor < 0
-    # b = Phi^T y / n lies in the range of H = Phi^T Phi / n, so its null-space coordinates are rounding
-    # error; zeroing them keeps the degenerate directions exactly where they are (the paper's Section 4.1).
-    # A coordinate well above rounding belongs to an eigenvalue too small to resolve, not to the null space
-    # (ill-conditioned features): it keeps its drift lr * s * beta_j, the limit for lr * lambda_j * s << 1.
-    beta = b @ V
-    beta = np.where(zero & (np.abs(beta) <= P * np.finfo(np.float64).eps * np.linalg.norm(b)), 0.0, beta)
     lam_div = np.where(zero, 1.0, lam_eff)
 
     record = _record_steps(steps, record_every)

@@ -13,7 +13,10 @@ eigenvalues (fast, stable directions) next to zero or tiny ones (the center
 manifold of minima, Section 4).  ``method="auto"`` therefore picks a stiff
 integrator with the exact Jacobian where the flow is stiff and the dense
 Jacobian affordable (up to ``COMPILED_STIFF_LIMIT`` parameters), and the
-explicit one otherwise.
+explicit one otherwise.  A quadratic objective (feature regression with the
+square loss) has a linear flow, which "auto" solves exactly instead:
+:math:`w(t) = e^{-Ht} w_0 + H^{+}(I - e^{-Ht})\,b` in the eigenbasis of the
+constant Hessian (method ``"quadratic"``).
 
 :math:`L` is a Lyapunov function of the flow, :math:`\dot L = -\|\nabla L\|^2 \le 0`;
 a solution along which the loss rises says so in its message.
@@ -29,7 +32,7 @@ import numba
 import numpy as np
 import scipy.integrate
 
-from . import _backend, _integrators, _threads
+from . import _backend, _integrators, _quadratic, _threads
 from ._kernels import bind, compiled_kernels, network_hvp
 from ._validation import check_dense_fits, check_int, check_real, dense_fits, describe
 from .models import Network
@@ -65,7 +68,8 @@ STIFFNESS_POWER_ITERATIONS = 30
 ENSEMBLE_STIFFNESS_SAMPLES = 8
 #: Stability limit :math:`h\rho` of Dormand-Prince 5(4) on the negative real axis.
 DOPRI5_STABILITY = 3.3
-#: Number of output times of :meth:`GradientFlow.solve_ensemble` when ``t_eval`` is not given.
+#: Number of output times, evenly spaced over ``t_span``, when ``t_eval`` is not given and there are no steps to
+#: report: of :meth:`GradientFlow.solve_ensemble`, and of method "quadratic".
 DEFAULT_ENSEMBLE_POINTS = 101
 #: A rise of the loss larger than this many times ``rtol * |L|`` (plus ``atol * |grad L|``) is reported.
 LYAPUNOV_SLACK = 100.0
@@ -85,12 +89,16 @@ _COMPILED_METHODS = {
 }
 _COMPILED_CODES = {"dopri5": _integrators.DOPRI5, "exprb32": _integrators.EXPRB32, "bdf": _integrators.BDF,
                    "dopri5+bdf": _integrators.DOPRI5_DETECTING}
+_EXACT_METHODS = {
+    "quadratic": "exact, no time steps, for a quadratic objective (FeatureRegression with the square loss): "
+                 "w(t) = exp(-H t) w0 + H^+ (I - exp(-H t)) b in the eigenbasis of the constant Hessian H",
+}
 _STIFF_SCIPY = ("Radau", "BDF", "LSODA")
 #: The methods that use the exact Jacobian against stiffness ('dopri5+bdf' hands over to 'bdf' where needed).
-_STIFF_METHODS = _STIFF_SCIPY + ("bdf", "exprb32", "dopri5+bdf")
+_STIFF_METHODS = _STIFF_SCIPY + ("bdf", "exprb32", "dopri5+bdf", "quadratic")
 #: The methods that hold dense P x P matrices, and how many float64 ones per run at their peak (measured at
 #: P = 2,970: 'bdf' 5, 'exprb32' 7, scipy's 'BDF' 5.2; Radau's complex factors count twice), rounded up.
-_DENSE_MATRICES = {"bdf": 6, "exprb32": 8, "BDF": 6, "LSODA": 6, "Radau": 8}
+_DENSE_MATRICES = {"bdf": 6, "exprb32": 8, "BDF": 6, "LSODA": 6, "Radau": 8, "quadratic": _quadratic.DENSE_MATRICES}
 #: Appended to the message of a failed run of a network whose activation is not smooth.
 _KINK_NOTE = (". The network's units are not smooth (ReLU): -grad L jumps where a pre-activation crosses 0, and "
               "the flow can slide along such a kink (a Filippov sliding mode), where adaptive steps shrink without "
@@ -123,13 +131,15 @@ class GradientFlow:
     """
 
     METHODS = {
-        "auto": "the fastest suitable method: with compiled kernels 'bdf', or 'dopri5' when the flow is not stiff "
+        "auto": "the fastest suitable method: 'quadratic' for a quadratic objective (when its dense Hessian fits in "
+                "memory); otherwise with compiled kernels 'bdf', or 'dopri5' when the flow is not stiff "
                 "over t_span (rho(Hessian at w0) * (tf - t0) / 3.3 < EXPLICIT_STEP_LIMIT), handing over to 'bdf' "
                 "where it turns stiff (method 'dopri5+bdf'; an ensemble gets 'bdf' only when the "
                 f"ENSEMBLE_STIFFNESS_SAMPLES = {ENSEMBLE_STIFFNESS_SAMPLES} rows spread over W0 are all stiff), "
                 f"and 'dopri5' alone beyond COMPILED_STIFF_LIMIT = {COMPILED_STIFF_LIMIT} parameters; without compiled "
                 "kernels 'LSODA' with the exact Jacobian (or 'RK45' beyond a few hundred parameters)",
         **_COMPILED_METHODS,
+        **_EXACT_METHODS,
         **_SCIPY_METHODS,
     }
 
@@ -140,6 +150,7 @@ class GradientFlow:
         self._bound = None
         self._entries = {}
         self._spectral_radius = None
+        self._quadratic_spectrum = None
 
     def _compiled(self, method, ensemble=False):
         """The bound kernels and the compiled entry point of ``method``, made once per flow."""
@@ -202,7 +213,10 @@ class GradientFlow:
         max_steps = check_int("max_steps", max_steps, minimum=1)
         chosen = self._resolve_method(method, events is not None, (w0,), tf - t0)
         self._check_dense_memory(chosen, 1)
-        if chosen in _COMPILED_METHODS:
+        if chosen == "quadratic":
+            times, path, status, message, info = self._solve_quadratic(w0[None], t0, tf, t_eval)
+            path, t_events = path[:, 0], None
+        elif chosen in _COMPILED_METHODS:
             times, path, status, message, info = self._solve_compiled(self._switching(method, chosen), w0, t0, tf,
                                                                       t_eval, rtol, atol, max_steps)
             chosen = "dopri5+bdf" if "switched_to_bdf_at" in info else chosen
@@ -245,7 +259,12 @@ class GradientFlow:
         m = W0.shape[0]
         self._check_dense_memory(chosen, min(m, numba.get_num_threads()) if chosen in _COMPILED_METHODS else 1)
         switched = np.full(m, np.nan)
-        if chosen in _COMPILED_METHODS:
+        if chosen == "quadratic":
+            _, out, exact_status, _, _ = self._solve_quadratic(W0, t0, tf, t_eval)
+            reached = np.full(m, out.shape[0])
+            statuses = [exact_status] * m
+            run_nfev = [0] * m
+        elif chosen in _COMPILED_METHODS:
             chosen = self._switching(method, chosen)
             out = np.full((t_eval.shape[0], m, self.size), np.nan)
             codes = np.zeros(m, dtype=np.int64)
@@ -294,12 +313,23 @@ class GradientFlow:
         if method == "auto":
             if has_events:
                 return "LSODA" if self.size <= DENSE_JACOBIAN_LIMIT else "RK45"
+            if _quadratic.is_quadratic(self.obj) and dense_fits(self.size, _quadratic.DENSE_MATRICES):
+                return "quadratic"
             if self.kernels is not None:
                 if self.size > COMPILED_STIFF_LIMIT:
                     return "dopri5"
                 stiff = all(self._explicit_steps(w0, span) >= EXPLICIT_STEP_LIMIT for w0 in starts)
                 return "bdf" if stiff else "dopri5"
             return "LSODA" if self.size <= DENSE_JACOBIAN_LIMIT else "RK45"
+        if method == "quadratic":
+            if not _quadratic.is_quadratic(self.obj):
+                raise ValueError(
+                    "`method` 'quadratic' needs a quadratic objective: a gf.Objective of a FeatureRegression model with "
+                    f"the 'square' loss (not a subclass, which may change the loss); got {describe(self.obj)}. Use "
+                    "method='auto'."
+                )
+            if has_events:
+                raise ValueError("`events` need a scipy method; `method` 'quadratic' takes no time steps. Use 'LSODA'.")
         if method in _COMPILED_METHODS:
             if self.kernels is None:
                 raise ValueError(
@@ -347,6 +377,23 @@ class GradientFlow:
             check_dense_fits(self.size, _DENSE_MATRICES[method], f"`method` {method!r}{runs}",
                              "Use an explicit method: 'dopri5' (compiled), 'RK45' or 'DOP853', or method='auto', "
                              "which chooses one at this size.", copies=runs_at_once)
+
+    def _solve_quadratic(self, W0, t0, tf, t_eval):
+        """The exact flow of a quadratic objective from every row of ``W0`` at ``t_eval`` (by default
+        ``DEFAULT_ENSEMBLE_POINTS`` evenly spaced times): ``(times, path (T, m, P), status, message, info)``."""
+        if self._quadratic_spectrum is None:
+            self._quadratic_spectrum = _quadratic.spectrum(self.obj)
+        spec = self._quadratic_spectrum
+        times = np.linspace(t0, tf, DEFAULT_ENSEMBLE_POINTS) if t_eval is None else t_eval
+        path = _quadratic.flow_path(spec, W0, times - t0)
+        info = {"nfev": 0, "njev": 1, "lambda_max": spec.lambda_max, "null_space_dim": int(spec.null.sum())}
+        finite = np.isfinite(path).all(axis=(1, 2))
+        if finite.all():
+            return times, path, "success", "the exact solution of the linear flow at the requested times", info
+        first = int(np.argmin(finite))
+        return (times[:first], path[:first], "diverged",
+                f"the exact solution overflows after t = {times[first - 1] if first else t0:g}: the Hessian has a "
+                f"negative eigenvalue ({spec.eigenvalues[0]:.3g}), so the flow grows exponentially", info)
 
     def _solve_compiled(self, method, w0, t0, tf, t_eval, rtol, atol, max_steps):
         requested = _NO_TIMES if t_eval is None else t_eval

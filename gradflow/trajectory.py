@@ -172,7 +172,9 @@ def evaluate_path(obj, W: np.ndarray):
     """Loss (with weight decay) and, for a :class:`~gradflow.Objective`, its metrics at every row of ``W`` (N, P).
 
     Returns NumPy arrays ``(loss (N,), {name: (N,)})``; a compiled symbolic
-    objective has no data split, so its metrics are empty.  The rows are
+    objective has no data split, so its metrics are empty.  The loss is
+    ``obj.value`` (the training loss plus weight decay, or what a subclass
+    makes of it).  The rows are
     evaluated in chunks that bound the memory, with the BLAS thread pool held
     to one thread: the products of a recorded path are small, and a BLAS that
     spreads them over busy cores runs many times slower than one thread.
@@ -192,7 +194,11 @@ def evaluate_path(obj, W: np.ndarray):
         parts = [obj.metrics(_backend.as_array(W[i:i + rows], xp)) for i in range(0, N, rows)]
         metrics = {k: np.concatenate([np.asarray(_backend.to_numpy(p[k]), dtype=np.float64) for p in parts])
                    for k in parts[0]}
-        loss = metrics["train_loss"] + (0.5 * obj.weight_decay * np.einsum("np,np->n", W, W) if obj.weight_decay else 0.0)
+        if type(obj).value is Objective.value:
+            loss = metrics["train_loss"] + (0.5 * obj.weight_decay * np.einsum("np,np->n", W, W) if obj.weight_decay
+                                            else 0.0)
+        else:                                         # a subclass that changes L (a penalty): its own value
+            loss = _values_of_rows(obj, np.ascontiguousarray(W))
     return loss, metrics
 
 

@@ -132,6 +132,31 @@ def test_auto_picks_the_quadratic_path_only_for_quadratic_objectives():
     assert gd(obj, obj.init(seed=0), steps=10).method == "gd"
 
 
+class _PenalizedRegression(gf.Objective):
+    """Feature regression plus (c/4) ||w||_4^4: a subclass of Objective with a FeatureRegression model and the square
+    loss that is no longer quadratic."""
+
+    c = 0.5
+
+    def value(self, w):
+        return super().value(w) + self.c / 4 * np.sum(np.asarray(w) ** 4, axis=-1)
+
+    def grad(self, w):
+        return super().grad(w) + self.c * np.asarray(w) ** 3
+
+
+def test_a_subclass_of_objective_is_iterated_not_taken_for_a_quadratic():
+    base = legendre_objective(degree=8)
+    obj = _PenalizedRegression(base.model, base.data)
+    w0 = np.ones(obj.size)
+    traj = gd(obj, w0, lr=0.1, steps=2000, record_every=2000)
+    assert traj.method == "gd" and traj.success
+    np.testing.assert_allclose(traj.final, numpy_gd(obj, w0, 0.1, 2000), rtol=1e-12, atol=1e-14)
+    np.testing.assert_allclose(traj.loss[-1], obj.value(traj.final), rtol=1e-12)
+    with pytest.raises(ValueError, match=r"`method` 'quadratic' needs a quadratic objective"):
+        gd(obj, w0, steps=10, method="quadratic")
+
+
 # --------------------------------------------------------------------------- engines and batches
 def test_compiled_gd_matches_a_plain_numpy_loop():
     obj = mlp_objective()
@@ -272,6 +297,19 @@ def test_relative_perturbation_has_the_per_layer_standard_deviation():
             tol = 0.02 if b - a > 1000 else 0.2
             assert abs(np.std(noise[r, a:b]) / expected - 1) < tol, (r, l)
             assert abs(np.mean(noise[r, a:b])) < 4 * expected / np.sqrt(b - a)
+
+
+def test_relative_perturbation_scales_a_bias_by_its_layers_weights():
+    model = gf.models.MLP([50, 40, 1], activation="tanh", bias=True)
+    rng = np.random.default_rng(1)
+    arrays = [2.0 * rng.standard_normal((40, 50)), np.zeros(40), 0.5 * rng.standard_normal((1, 40)), np.zeros(1)]
+    w = model.flatten(arrays)
+    noise = model._split(Perturbation(1, 0.25, relative=True, seed=3).noise(1, w, model.parameter_shapes), np)
+    z = model._split(np.random.default_rng([3, 1]).standard_normal(w.shape), np)
+    for layer, bias in ((0, 1), (2, 3)):
+        scale = 0.25 * np.std(arrays[layer])
+        np.testing.assert_allclose(noise[layer], scale * z[layer], rtol=1e-12)
+        np.testing.assert_allclose(noise[bias], scale * z[bias], rtol=1e-12)      # all-zero biases still move
 
 
 def test_absolute_perturbation_is_seeded_and_independent_across_repetitions():
@@ -425,11 +463,24 @@ def test_progress_bar_can_be_forced_on_and_off(capsys):
     ({"method": "newton"}, ValueError, r"`method` must be one of 'auto', 'iterate', 'quadratic'; got 'newton'"),
     ({"perturbation": 0.6}, TypeError, r"`perturbation` must be None or a gradflow.Perturbation"),
     ({"progress": "yes"}, TypeError, r"`progress` must be True or False"),
+    ({"w0": None}, TypeError, r"`w0` must be an array of 4 real initial weights; got None"),
+    ({"w0": np.zeros(4) + 1j}, TypeError, r"`w0` must be an array of 4 real initial weights; got an array .*complex"),
+    ({"perturbation": Perturbation(5, 0.25, relative=True)}, ValueError,
+     r"`perturbation` is relative.*layer 1 has a single weight"),
 ])
 def test_gd_validates_its_inputs(kwargs, error, match):
-    args = {"obj": small_quadratic(), "w0": np.zeros(4), "steps": 10} | kwargs
+    obj = small_quadratic()
+    if "perturbation" in kwargs:                      # the paper's w1 w2 net: one weight per layer
+        obj = gf.Objective(gf.models.DeepLinear([1, 1, 1]), gf.Dataset(np.ones((1, 1)), np.ones(1)))
+    args = {"obj": obj, "w0": np.zeros(obj.size), "steps": 10} | kwargs
     with pytest.raises(error, match=match):
         gd(**args)
+
+
+def test_numpy_booleans_are_accepted_where_a_bool_is_asked_for():
+    obj = small_quadratic()
+    assert gd(obj, np.zeros(4), steps=3, progress=np.False_).success
+    assert Perturbation(2, 0.25, relative=np.True_).relative is True
 
 
 def test_gd_refuses_a_non_objective_and_the_quadratic_method_on_a_nonquadratic_loss():

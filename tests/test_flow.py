@@ -17,6 +17,7 @@ from gradflow.trajectory import Trajectory
 
 COMPILED = ["dopri5", "exprb32", "bdf"]
 SCIPY = ["RK45", "RK23", "DOP853", "Radau", "BDF", "LSODA"]
+EXACT = ["quadratic"]
 
 
 @pytest.fixture(scope="module")
@@ -49,11 +50,11 @@ def test_rhs_and_jacobian_are_minus_gradient_and_hessian(quadratic):
 
 
 def test_methods_lists_every_accepted_name():
-    assert set(COMPILED + SCIPY + ["auto"]) == set(gf.GradientFlow.METHODS)
+    assert set(COMPILED + SCIPY + EXACT + ["auto"]) == set(gf.GradientFlow.METHODS)
     assert all(isinstance(text, str) and text for text in gf.GradientFlow.METHODS.values())
 
 
-@pytest.mark.parametrize("method", COMPILED + SCIPY)
+@pytest.mark.parametrize("method", COMPILED + SCIPY + EXACT)
 def test_every_method_matches_expm_on_a_linear_flow(quadratic, method):
     obj, H, b = quadratic
     w0 = obj.init(seed=1, scale=1.0)
@@ -70,6 +71,80 @@ def test_exprb32_is_exact_for_a_quadratic_loss_in_few_steps(quadratic):
     traj = gf.GradientFlow(obj).solve(w0, (0.0, 1e4), method="exprb32", rtol=1e-10, atol=1e-12)
     np.testing.assert_allclose(traj.final, _exact_linear(H, b, w0, [1e4])[0], rtol=0, atol=1e-11)
     assert traj.info["accepted_steps"] < 20          # steps grow geometrically: no stiffness or accuracy limit
+
+
+def _augmented_expm_flow(H, b, w0, times):
+    """w(t) of w' = b - H w from expm of the augmented generator [[-H, b], [0, 0]] acting on (w0, 1): exact for a
+    singular H too, where w* = H^-1 b does not exist."""
+    P = H.shape[0]
+    generator = np.zeros((P + 1, P + 1))
+    generator[:P, :P], generator[:P, P] = -H, b
+    start = np.append(w0, 1.0)
+    return np.array([(scipy.linalg.expm(generator * t) @ start)[:P] for t in times])
+
+
+@pytest.fixture(scope="module")
+def degenerate_quadratic():
+    """Figure 4's kind of problem: more features (degree 14) than points (9), no weight decay: a singular Hessian,
+    whose null space the flow leaves where it is."""
+    data = gf.data.sine(n_train=9, n_test=20)
+    return gf.Objective(gf.models.FeatureRegression(gf.features.Legendre(degree=14, normalize=True)), data)
+
+
+def test_auto_solves_a_quadratic_flow_exactly_also_with_a_singular_hessian(degenerate_quadratic):
+    obj = degenerate_quadratic
+    H, b = obj.hessian(np.zeros(obj.size)), -obj.grad(np.zeros(obj.size))
+    w0 = obj.init(seed=3, scale=1.0)
+    times = np.array([0.0, 0.5, 7.0, 300.0, 1e5])
+    flow = gf.GradientFlow(obj)
+    traj = flow.solve(w0, (0.0, 1e5), t_eval=times)
+    assert traj.method == "quadratic" and traj.success and traj.nfev == 0
+    assert traj.info["null_space_dim"] == obj.size - 9
+    np.testing.assert_allclose(traj.w, _augmented_expm_flow(H, b, w0, times), rtol=0, atol=1e-10)
+    # the null-space component of w0 does not move
+    null = scipy.linalg.null_space(H, rcond=1e-10)
+    np.testing.assert_allclose(null.T @ traj.final, null.T @ w0, atol=1e-12)
+    np.testing.assert_allclose(traj.loss, [obj.value(w) for w in traj.w], rtol=1e-12, atol=1e-20)
+    # without t_eval: DEFAULT_ENSEMBLE_POINTS evenly spaced times from t0 to tf
+    default = flow.solve(w0, (2.0, 12.0))
+    np.testing.assert_array_equal(default.t, np.linspace(2.0, 12.0, flow_module.DEFAULT_ENSEMBLE_POINTS))
+    np.testing.assert_allclose(default.w, _augmented_expm_flow(H, b, w0, default.t - 2.0), rtol=0, atol=1e-10)
+    # an ensemble: every row its own exact flow
+    W0 = np.stack([w0, -2 * w0, obj.init(seed=4)])
+    ensemble = flow.solve_ensemble(W0, (0.0, 1e5), t_eval=times)
+    assert ensemble.method == "quadratic" and ensemble.success
+    for i, row in enumerate(W0):
+        np.testing.assert_allclose(ensemble.w[:, i], _augmented_expm_flow(H, b, row, times), rtol=0, atol=1e-10)
+
+
+class _PenalizedRegression(gf.Objective):
+    """Feature regression plus (c/4) ||w||_4^4: a subclass of Objective that is no longer quadratic."""
+
+    c = 0.5
+
+    def value(self, w):
+        return super().value(w) + self.c / 4 * np.sum(np.asarray(w) ** 4, axis=-1)
+
+    def grad(self, w):
+        return super().grad(w) + self.c * np.asarray(w) ** 3
+
+    def hessian(self, w):
+        return super().hessian(w) + 3 * self.c * np.diag(np.asarray(w) ** 2)
+
+
+def test_the_exact_method_is_only_for_objectives_known_to_be_quadratic(degenerate_quadratic):
+    obj = degenerate_quadratic
+    subclass = _PenalizedRegression(obj.model, obj.data)
+    w0 = obj.init(seed=3, scale=1.0)
+    traj = gf.GradientFlow(subclass).solve(w0, (0.0, 5.0), t_eval=[5.0], rtol=1e-10, atol=1e-12)
+    assert traj.method != "quadratic"
+    reference = gf.GradientFlow(subclass).solve(w0, (0.0, 5.0), t_eval=[5.0], method="DOP853", rtol=1e-12, atol=1e-14)
+    np.testing.assert_allclose(traj.final, reference.final, atol=1e-7)
+    with pytest.raises(ValueError, match="`method` 'quadratic' needs a quadratic objective"):
+        gf.GradientFlow(subclass).solve(w0, (0.0, 5.0), method="quadratic")
+    with pytest.raises(ValueError, match="`events` need a scipy method; `method` 'quadratic'"):
+        gf.GradientFlow(obj).solve(w0, (0.0, 5.0), method="quadratic", events=lambda t, w: w[0])
+    assert gf.GradientFlow(obj).solve(w0, (0.0, 5.0), events=lambda t, w: w[0]).method == "LSODA"
 
 
 def _fixed_step_error(step_function, obj, w0, T, steps):

@@ -1,0 +1,85 @@
+r"""Quadratic objectives in the eigenbasis of their Hessian: what the exact propagators of GD and of the flow need.
+
+Feature regression with the square loss (with or without weight decay) is
+quadratic in the weights,
+
+.. math::
+
+    L(w) = \tfrac12 w^\top H w - b^\top w + c, \qquad H = \Phi^\top\Phi / n + \gamma I,\quad b = -\nabla L(0),
+
+so GD and the gradient flow are linear and are solved exactly, coordinate by
+coordinate, in the eigenbasis :math:`H = V \Lambda V^\top`.  Both propagators
+(``descent._gd_quadratic``, ``GradientFlow``'s method ``"quadratic"``) start
+from :func:`spectrum`.
+"""
+
+from __future__ import annotations
+
+import collections
+
+import numpy as np
+
+from . import _backend
+from .losses import Square
+from .models import FeatureRegression
+from .objective import Objective
+
+#: Dense P x P float64 matrices a propagator holds at its peak (the Hessian, LAPACK's copy, the eigenvectors and
+#: workspace); "auto" takes another method where they would take more than half of the memory.
+DENSE_MATRICES = 6
+
+#: ``eigenvalues`` (ascending, with the null space's set to exactly 0), ``vectors`` V, ``null`` (which eigenvalues
+#: are 0 to rounding), ``beta`` = V^T b, ``lambda_max`` (as computed).
+Spectrum = collections.namedtuple("Spectrum", "eigenvalues vectors null beta lambda_max")
+
+
+def is_quadratic(obj) -> bool:
+    """Whether ``L`` is quadratic in ``w`` (constant Hessian): a :class:`~gradflow.Objective` of a
+    :class:`~gradflow.models.FeatureRegression` model with the square loss.
+
+    The types are checked exactly: a subclass may override ``value`` or ``grad`` (a penalty, another model) and no
+    longer be quadratic.
+    """
+    return (type(obj) is Objective and type(obj.model) is FeatureRegression and type(obj.loss) is Square)
+
+
+def spectrum(obj) -> Spectrum:
+    r"""The eigendecomposition of the constant Hessian of a quadratic ``obj`` and :math:`b = -\nabla L(0)` in its basis.
+
+    Eigenvalues with :math:`|\lambda_j| \le P\,\epsilon \max|\lambda|` are the null space of :math:`H` (the
+    degenerate directions of the paper's Section 4.1) and are set to 0.  :math:`b = \Phi^\top y / n` lies in the
+    range of :math:`H`, so its null-space coordinates :math:`\beta_j` are rounding error; those at the rounding
+    level :math:`P\epsilon\|b\|` are set to exactly 0, so that the degenerate directions stay exactly where they
+    are.  A larger one belongs to an eigenvalue too small to resolve (features so ill-conditioned that
+    :math:`\lambda_j/\lambda_{\max} < P\epsilon`) and is kept: its direction then drifts linearly, the limit of the
+    propagators for :math:`\lambda_j t \ll 1`.
+    """
+    P = obj.size
+    zero_w = obj.xp.zeros(P, dtype=obj.xp.float64)
+    H = np.asarray(_backend.to_numpy(obj.hessian(zero_w)), dtype=np.float64)
+    b = -np.asarray(_backend.to_numpy(obj.grad(zero_w)), dtype=np.float64)
+    if not (np.isfinite(H).all() and np.isfinite(b).all()):
+        raise ValueError("`obj` has a Hessian or gradient with non-finite entries (its features overflow): rescale "
+                         "the inputs, e.g. to [-1, 1], or use features with normalize=True.")
+    eps = np.finfo(np.float64).eps
+    lam, V = np.linalg.eigh(0.5 * (H + H.T))
+    null = np.abs(lam) <= P * eps * max(float(np.abs(lam).max(initial=0.0)), np.finfo(np.float64).tiny)
+    beta = b @ V
+    beta = np.where(null & (np.abs(beta) <= P * eps * np.linalg.norm(b)), 0.0, beta)
+    return Spectrum(np.where(null, 0.0, lam), V, null, beta, float(lam[-1]))
+
+
+def flow_path(spec: Spectrum, W0: np.ndarray, durations: np.ndarray) -> np.ndarray:
+    r"""The exact gradient flow :math:`w(\tau) = e^{-H\tau} w_0 + H^{+}(I - e^{-H\tau}) b` (plus :math:`\tau\,b`
+    along the null space) from every row of ``W0`` (m, P) after each of ``durations`` (T,): shape (T, m, P).
+
+    Coordinate by coordinate, :math:`c_j(\tau) = e^{-\lambda_j\tau} c_j(0) - \operatorname{expm1}(-\lambda_j\tau)
+    \beta_j/\lambda_j`, and :math:`c_j(0) + \tau\beta_j` where :math:`\lambda_j = 0`.
+    """
+    lam = spec.eigenvalues
+    tau = np.asarray(durations, dtype=np.float64)[:, None]
+    with np.errstate(over="ignore", invalid="ignore"):
+        decay = np.exp(-tau * lam)
+        gain = np.where(spec.null, tau, -np.expm1(-tau * lam) / np.where(spec.null, 1.0, lam))
+        C0 = W0 @ spec.vectors
+        return (decay[:, None, :] * C0[None] + (gain * spec.beta)[:, None, :]) @ spec.vectors.T
