@@ -774,7 +774,8 @@ def _iterate(obj, W0, single, lr, steps, record_every, perturbation, progress, e
     info = {"engine": engine.name, "lr": lr, "steps": steps, "record_every": record_every, "steps_done": reached,
             "perturbation": None if perturbation is None else dataclasses.asdict(perturbation),
             "perturbations_applied": kick_index}
-    message = "" if status == "success" else _divergence_message(obj, W0, lr, bad_step, bad_rows, label.upper())
+    message = "" if status == "success" else _divergence_message(obj, W0, lr, bad_step, bad_rows, label.upper(),
+                                                                 kicks=kick_index)
     return _finish(obj, times, path[:len(times)], single, status, message, reached, label, info, W0, lr)
 
 
@@ -856,7 +857,7 @@ def _gd_quadratic(obj, W0, single, lr, steps, record_every, perturbation) -> Tra
         message = _divergence_text("GD", lam_max, lr, steps, np.arange(W.shape[0]), W.shape[0],
                                    cause=_UNSTABLE_QUADRATIC.format(lr * lam_max))
     elif status == "diverged":
-        message = _divergence_text("GD", lam_max, lr, bad_step, bad_rows, W.shape[0])
+        message = _divergence_text("GD", lam_max, lr, bad_step, bad_rows, W.shape[0], kicks=kick_index)
     return _finish(obj, times, path, single, status, message, 1, "gd-quadratic", info, W0, lr)
 
 
@@ -875,7 +876,12 @@ def _finish(obj, times, path, single, status, message, nfev, method, info, W0, l
         bad_rows = np.flatnonzero(~np.isfinite(loss[cut]))
         t, w, loss = t[:cut], w[:cut], loss[:cut]
         metrics = {k: v[:cut] for k, v in metrics.items()}
-        if status == "success":
+        if cut == 0:
+            status = "diverged"
+            message = (f"the loss is not finite at w0 (repetition(s) {', '.join(map(str, bad_rows[:10]))}): the "
+                       "objective overflows there. Rescale the data (e.g. inputs to [-1, 1]) or start from smaller "
+                       "weights, e.g. obj.init(seed=0).")
+        elif status == "success":
             status = "diverged"
             label = "GD" if method.startswith("gd") else method.upper()
             message = _divergence_message(obj, W0, lr, int(times[cut]), bad_rows, label, cause="the loss became non-finite")
@@ -917,7 +923,7 @@ def _lambda_max(obj: Objective, w) -> float:
     return estimate
 
 
-def _divergence_message(obj, W0, lr, step, rows, label, cause=None) -> str:
+def _divergence_message(obj, W0, lr, step, rows, label, cause=None, kicks=0) -> str:
     rows = np.atleast_1d(rows)
     first = _backend.to_numpy(W0)[int(rows[0]) if rows.size else 0]
     with np.errstate(all="ignore"):
@@ -925,10 +931,11 @@ def _divergence_message(obj, W0, lr, step, rows, label, cause=None) -> str:
             lam_max = _lambda_max(obj, first)
         except (ValueError, np.linalg.LinAlgError):
             lam_max = math.nan
-    return _divergence_text(label, lam_max, lr, step, rows, W0.shape[0], cause)
+    return _divergence_text(label, lam_max, lr, step, rows, W0.shape[0], cause, kicks)
 
 
-def _divergence_text(label, lam_max, lr, step, rows, m, cause=None) -> str:
+def _divergence_text(label, lam_max, lr, step, rows, m, cause=None, kicks=0) -> str:
+    """Why a run diverged: the stable bound 2/λ_max at w0 against lr, and the ``kicks`` perturbations before it."""
     cause = cause or f"the weights became non-finite or grew past {DIVERGENCE_NORM_RATIO:g} times their initial norm"
     which = "" if m == 1 else f" in repetition(s) {', '.join(str(int(r)) for r in np.atleast_1d(rows)[:10])} of {m}"
     head = f"{label} diverged by step {step}{which}: {cause}."
@@ -939,9 +946,13 @@ def _divergence_text(label, lam_max, lr, step, rows, m, cause=None) -> str:
     if lr > bound:
         return (f"{head} The Hessian at w0 has largest eigenvalue λ_max = {lam_max:.6g}, so {label} is stable only "
                 f"for lr < 2/λ_max = {bound:.6g}; lr = {lr:g} exceeds it. Use a smaller lr, e.g. lr = {0.9 * bound:.3g}.")
-    return (f"{head} The Hessian at w0 has largest eigenvalue λ_max = {lam_max:.6g} and stable bound "
-            f"2/λ_max = {bound:.6g}, which lr = {lr:g} satisfies, but the curvature grew along the path: "
-            f"use a smaller lr, e.g. lr = {0.5 * lr:.3g}.")
+    satisfied = (f"{head} The Hessian at w0 has largest eigenvalue λ_max = {lam_max:.6g} and stable bound "
+                 f"2/λ_max = {bound:.6g}, which lr = {lr:g} satisfies")
+    if kicks:
+        return (f"{satisfied}; {kicks} perturbation(s) came before: noise that large can throw the weights where the "
+                f"curvature is larger or past the limit. Lower the perturbation's sigma, or use a smaller lr, e.g. "
+                f"lr = {0.5 * lr:.3g}.")
+    return f"{satisfied}, but the curvature grew along the path: use a smaller lr, e.g. lr = {0.5 * lr:.3g}."
 
 
 # --------------------------------------------------------------------------- progress

@@ -19,6 +19,7 @@ import json
 import os
 import pathlib
 import zipfile
+import zlib
 
 import numpy as np
 
@@ -86,8 +87,11 @@ class Trajectory:
     info: dict = dataclasses.field(default_factory=dict)
 
     def __post_init__(self):
-        assert self.status in STATUSES, self.status
-        assert self.w.shape[0] == self.t.shape[0] == self.loss.shape[0]
+        if self.status not in STATUSES:
+            raise ValueError(f"`status` must be one of {', '.join(map(repr, STATUSES))}; got {self.status!r}.")
+        if not self.w.shape[0] == self.t.shape[0] == self.loss.shape[0]:
+            raise ValueError(f"`t`, `w` and `loss` must have one row per point; got {self.t.shape[0]}, "
+                             f"{self.w.shape[0]} and {self.loss.shape[0]} rows.")
 
     @property
     def success(self) -> bool:
@@ -160,12 +164,20 @@ class Trajectory:
         with archive as data:
             if "__meta__" not in data.files:
                 raise ValueError(f"`path` {str(path)!r} is not a gradflow trajectory (no metadata); write one with Trajectory.save.")
-            meta = json.loads(data["__meta__"].tobytes().decode())
-            metrics = {k: data[f"metric__{k}"] for k in meta["metrics"]}
-            events = None if meta["n_events"] is None else [data[f"event__{i}"] for i in range(meta["n_events"])]
-            return cls(t=data["t"], w=data["w"], loss=data["loss"], metrics=metrics, status=meta["status"],
-                       message=meta["message"], nfev=meta["nfev"], method=meta["method"], t_events=events,
-                       info=meta["info"])
+            try:
+                meta = json.loads(data["__meta__"].tobytes().decode())
+                if meta.get("format") != _FORMAT_VERSION:
+                    raise ValueError(f"format {meta.get('format')!r}, where this gradflow reads {_FORMAT_VERSION}")
+                metrics = {k: data[f"metric__{k}"] for k in meta["metrics"]}
+                events = None if meta["n_events"] is None else [data[f"event__{i}"] for i in range(meta["n_events"])]
+                return cls(t=data["t"], w=data["w"], loss=data["loss"], metrics=metrics, status=meta["status"],
+                           message=meta["message"], nfev=meta["nfev"], method=meta["method"], t_events=events,
+                           info=meta["info"])
+            except (KeyError, TypeError, ValueError, AttributeError, OSError, EOFError, zipfile.BadZipFile,
+                    zlib.error) as exc:
+                reason = f"missing {exc}" if isinstance(exc, KeyError) else str(exc)
+                raise ValueError(f"`path` {str(path)!r} is not a valid gradflow trajectory: it is damaged or was not "
+                                 f"written by Trajectory.save ({reason}).") from None
 
 
 def evaluate_path(obj, W: np.ndarray):

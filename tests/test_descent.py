@@ -264,6 +264,25 @@ def test_divergence_of_a_nonlinear_net_is_reported_not_returned_as_nan():
     assert np.isfinite(traj.w).all() and np.isfinite(traj.loss).all()
 
 
+@pytest.mark.parametrize("method", ["iterate", "quadratic"])
+def test_a_divergence_after_huge_perturbations_blames_the_noise_not_the_step_size(method):
+    obj = legendre_objective()
+    W0 = np.stack([obj.init(seed=i) for i in range(3)])
+    traj = gd(obj, W0, lr=0.2, steps=100, record_every=10, perturbation=Perturbation(20, 1e60), method=method)
+    assert traj.status == "diverged" and traj.t[-1] == 20 and np.isfinite(traj.w).all()
+    assert "which lr = 0.2 satisfies; 1 perturbation(s) came before" in traj.message
+    assert "Lower the perturbation's sigma" in traj.message and "curvature grew" not in traj.message
+
+
+def test_a_loss_that_is_not_finite_at_w0_is_reported_as_such():
+    data = gf.data.linear_teacher()
+    obj = gf.Objective(gf.models.DeepLinear([31, 5, 1]), gf.Dataset(np.asarray(data.X) * 1e200, np.asarray(data.y)))
+    with np.errstate(all="ignore"):
+        traj = gd(obj, obj.init(seed=0), lr=0.1, steps=20, record_every=5)
+    assert traj.status == "diverged" and traj.n_points == 0
+    assert traj.message.startswith("the loss is not finite at w0") and "Rescale the data" in traj.message
+
+
 def test_a_stable_run_succeeds():
     traj = gd(legendre_objective(), np.zeros(31), steps=1000, progress=False)
     assert traj.status == "success" and traj.success and "1000 steps" in traj.message

@@ -1,6 +1,8 @@
 """The gradient-flow ODE: every method against expm on linear flows, orders of convergence, scipy step by step."""
 
+import json
 import re
+import zipfile
 
 import numba
 import numpy as np
@@ -787,6 +789,51 @@ def test_saving_to_a_folder_and_loading_what_is_not_a_trajectory_say_so(tmp_path
             Trajectory.load(tmp_path / name)
     with pytest.raises(FileNotFoundError):
         Trajectory.load(tmp_path / "missing.npz")
+
+
+def _rewrite(path, target, change):
+    """Copy the trajectory archive at ``path`` to ``target`` with ``change(arrays, meta)`` applied."""
+    with np.load(path) as data:
+        arrays = {k: data[k] for k in data.files}
+    meta = json.loads(arrays["__meta__"].tobytes().decode())
+    change(arrays, meta)
+    arrays["__meta__"] = np.frombuffer(json.dumps(meta).encode(), dtype=np.uint8)
+    np.savez(target, **arrays)
+    return target
+
+
+@pytest.mark.parametrize("damage, match", [
+    ("flip", "is not a valid gradflow trajectory: it is damaged"),
+    ("status", r"is not a valid gradflow trajectory.*`status` must be one of 'success'.*got 'weird'"),
+    ("rows", r"is not a valid gradflow trajectory.*one row per point; got 6, 7 and 7 rows"),
+    ("format", r"is not a valid gradflow trajectory.*format 99, where this gradflow reads 1"),
+    ("metrics", r"is not a valid gradflow trajectory.*missing 'metrics'"),
+    ("array", r"is not a valid gradflow trajectory.*missing"),
+])
+def test_loading_a_damaged_or_inconsistent_trajectory_is_a_value_error(tmp_path, two_parameter, damage, match):
+    traj = gf.GradientFlow(two_parameter).solve(np.array([0.1, 0.2]), (0, 5), t_eval=np.linspace(0, 5, 7))
+    path = traj.save(tmp_path / "run.npz")
+    target = tmp_path / "damaged.npz"
+    if damage == "flip":
+        with zipfile.ZipFile(path) as archive:
+            member = archive.getinfo("w.npy")
+        raw = bytearray(path.read_bytes())
+        start = member.header_offset + 30 + len(member.filename.encode()) + len(member.extra)   # the member's data
+        raw[start + member.compress_size // 2] ^= 0xFF
+        target.write_bytes(bytes(raw))
+    elif damage == "status":
+        _rewrite(path, target, lambda arrays, meta: meta.update(status="weird"))
+    elif damage == "rows":
+        _rewrite(path, target, lambda arrays, meta: arrays.update(t=arrays["t"][:-1]))
+    elif damage == "format":
+        _rewrite(path, target, lambda arrays, meta: meta.update(format=99))
+    elif damage == "metrics":
+        _rewrite(path, target, lambda arrays, meta: meta.pop("metrics"))
+    else:
+        _rewrite(path, target, lambda arrays, meta: arrays.pop("w"))
+    with pytest.raises(ValueError, match=match):
+        Trajectory.load(target)
+    assert Trajectory.load(path).status == "success"
 
 
 def test_an_interrupted_save_leaves_no_file(tmp_path, monkeypatch, two_parameter):
