@@ -16,9 +16,9 @@ Figures 3, 4 and 16, which probes the degenerate directions of a zero-loss
 minimum (Proposition 1): GD pushes the non-degenerate components back, while
 the components in the null space of the Hessian keep the noise and random-walk.
 
-Three engines move the weights, all chunk by chunk between the recorded steps
-and the perturbations, so that health checks and the progress bar run between
-chunks:
+Three engines move the weights, all block by block: a block of recorded steps
+ends at a perturbation (or after ``BLOCK_UPDATES`` weight updates), and the
+health checks and the progress bar run between blocks:
 
 * **quadratic** (``method="gd-quadratic"``): when the loss is quadratic
   (:class:`~gradflow.models.FeatureRegression` with the square loss, with or
@@ -95,6 +95,11 @@ PATH_COPIES = 2
 #: Mini-batch steps the compiled SGD loop runs per call: their sample indices, (steps, m, batch_size) integers,
 #: are drawn before the call, so this bounds that array however far apart the recorded steps are.
 SGD_STEPS_PER_CALL = 1024
+#: Most weight updates (steps x repetitions x parameters) in one call of an engine: between calls GD checks for
+#: divergence and moves the progress bar.
+BLOCK_UPDATES = 2**26
+#: Most weights (recorded steps x repetitions x parameters) one call of an engine returns.
+BLOCK_STATES = 2**22
 #: Power iterations used to estimate :math:`\lambda_{\max}` of a large Hessian.
 POWER_ITERATIONS = 100
 #: With ``progress=None`` a bar is shown only for runs of at least this many steps (and on a terminal).
@@ -517,17 +522,22 @@ def _gd_row(grad, w, g, lr, n_steps, args):
 
 
 @numba.njit(cache=True)
-def _gd_steps(grad, W, G, lr, n_steps, args):
-    """``n_steps`` GD steps in place on every row of ``W`` (m, P), with ``G`` (m, P) as gradient scratch."""
+def _gd_steps(grad, W, G, lr, counts, out, args):
+    """GD steps in place on every row of ``W`` (m, P), with ``G`` (m, P) as gradient scratch: ``counts[k]`` more
+    steps, then ``out[k] = W``, for each ``k``."""
     for r in range(W.shape[0]):
-        _gd_row(grad, W[r], G[r], lr, n_steps, args)
+        for k in range(counts.shape[0]):
+            _gd_row(grad, W[r], G[r], lr, counts[k], args)
+            out[k, r, :] = W[r]
 
 
 @numba.njit(cache=True, parallel=True)
-def _gd_steps_parallel(grad, W, G, lr, n_steps, args):
+def _gd_steps_parallel(grad, W, G, lr, counts, out, args):
     """:func:`_gd_steps` with the repetitions spread over the cores (``numba.prange``); the same arithmetic per row."""
     for r in numba.prange(W.shape[0]):
-        _gd_row(grad, W[r], G[r], lr, n_steps, args)
+        for k in range(counts.shape[0]):
+            _gd_row(grad, W[r], G[r], lr, counts[k], args)
+            out[k, r, :] = W[r]
 
 
 class _CompiledEngine:
@@ -536,10 +546,16 @@ class _CompiledEngine:
     One repetition runs in :func:`_gd_steps`; a batch in
     :func:`_gd_steps_parallel`, one repetition per thread (measured on the
     Figure 4 problem, 30 repetitions, chunks of 100 steps: 0.37 us per
-    repetition-step on 2 cores against 0.78 us serially).  Each row gets the
-    same arithmetic either way, so a batch equals its repetitions run alone;
-    in layers large enough for BLAS (``_kernels.BLAS_MIN_WORK``), whose threads
-    serve one repetition but not a batch, equal up to the order of BLAS's sums.
+    repetition-step on 2 cores against 0.78 us serially).  One call runs a
+    whole block of recorded steps (see :func:`_iterate`): every call is a fork
+    and a join of the threads, and a join waits for the slowest, which on a
+    machine with other work is one descheduled for a time slice (the Figure 4
+    run, 30 repetitions, 250,000 steps recorded every 100, a perturbation
+    every 4,000, 2 cores: 3.5 s idle and 9.3 s with one core busy elsewhere
+    at one call per record; 3.0 and 4.5 s at one call per block).  Each row gets the same arithmetic either way, so a batch
+    equals its repetitions run alone; in layers large enough for BLAS
+    (``_kernels.BLAS_MIN_WORK``), whose threads serve one repetition but not a
+    batch, equal up to the order of BLAS's sums.
     """
 
     name = "compiled"
@@ -549,25 +565,40 @@ class _CompiledEngine:
         self.blas = _kernels.calls_blas(kernels)
         self.scratch = None
         matrix = numba.types.float64[:, ::1]
-        signature = (self.kernels.types.grad, matrix, matrix, numba.types.float64, numba.types.int64,
-                     self.kernels.types.args)
+        signature = (self.kernels.types.grad, matrix, matrix, numba.types.float64, numba.types.int64[::1],
+                     numba.types.float64[:, :, ::1], self.kernels.types.args)
         self.loops = {}
         self.signature = signature
 
-    def advance(self, W, n_steps: int):
+    def advance(self, W, counts):
+        """``counts[k]`` more steps, for each ``k``: ``(W, states)`` with ``states[k]`` the weights after them."""
         if self.scratch is None or self.scratch.shape != W.shape:
             self.scratch = np.empty_like(W)
+        states = np.empty((len(counts),) + W.shape)
         parallel = W.shape[0] > 1
         if parallel not in self.loops:
             self.loops[parallel] = _kernels.specialize(_gd_steps_parallel if parallel else _gd_steps, self.signature)
         # BLAS (in layers large enough for it) gets one thread per repetition when the repetitions run on all cores
         # (four repetitions of the [64, 100, 100, 10] net on 1,000 digits, 2 cores: 19.8 against 4.8 ms a step)
         with _threads.single_threaded_blas(parallel and self.blas):
-            self.loops[parallel](self.kernels.grad, W, self.scratch, self.lr, n_steps, self.kernels.args)
-        return W
+            self.loops[parallel](self.kernels.grad, W, self.scratch, self.lr, np.asarray(counts, dtype=_INT), states,
+                                 self.kernels.args)
+        return W, states
 
 
-class _ArrayEngine:
+class _SteppingEngine:
+    """An engine that moves the weights by ``steps(W, n)``, in Python between calls; ``advance`` as
+    :meth:`_CompiledEngine.advance`."""
+
+    def advance(self, W, counts):
+        states = np.empty((len(counts),) + tuple(W.shape))
+        for k, n in enumerate(counts):
+            W = self.steps(W, int(n))
+            states[k] = _backend.to_numpy(W)
+        return W, states
+
+
+class _ArrayEngine(_SteppingEngine):
     """GD steps ``W <- W - lr * obj.grad(W)`` in the objective's array library (NumPy, CuPy, ...)."""
 
     name = "array"
@@ -575,7 +606,7 @@ class _ArrayEngine:
     def __init__(self, obj: Objective, lr: float):
         self.obj, self.lr = obj, lr
 
-    def advance(self, W, n_steps: int):
+    def steps(self, W, n_steps: int):
         grad, lr = self.obj.grad, self.lr
         for _ in range(n_steps):
             W = W - lr * grad(W)
@@ -603,7 +634,7 @@ class _MinibatchSchedule:
         return idx
 
 
-class _MinibatchEngine:
+class _MinibatchEngine(_SteppingEngine):
     """SGD steps: each step's gradient is the objective's gradient on a mini-batch of its training rows.
 
     The mini-batch gradient reuses the objective's own code on a shallow copy
@@ -621,7 +652,7 @@ class _MinibatchEngine:
         self.schedule = _MinibatchSchedule(int(obj._inputs.shape[0]), batch_size, seed, m)
         self.sub = copy.copy(obj)
 
-    def advance(self, W, n_steps: int):
+    def steps(self, W, n_steps: int):
         obj, sub, xp = self.obj, self.sub, self.obj.xp
         for _ in range(n_steps):
             idx = self.schedule.next()
@@ -677,7 +708,7 @@ def _sgd_steps_parallel(grad, W, G, lr, batches, sizes, args):
         _sgd_row(grad, W[r], G[r], lr, batches[:, r], sizes, args)
 
 
-class _CompiledMinibatchEngine:
+class _CompiledMinibatchEngine(_SteppingEngine):
     """SGD steps in a numba loop on the network's compiled gradient kernel, with :class:`_MinibatchSchedule`'s batches.
 
     The batches of a stretch of steps are drawn first (the same random
@@ -697,7 +728,7 @@ class _CompiledMinibatchEngine:
                           self.kernels.types.args)
         self.loops = {}
 
-    def advance(self, W, n_steps: int):
+    def steps(self, W, n_steps: int):
         """``n_steps`` SGD steps, drawn and run ``SGD_STEPS_PER_CALL`` at a time (the drawn indices stay small)."""
         for start in range(0, n_steps, SGD_STEPS_PER_CALL):
             W = self._advance(W, min(SGD_STEPS_PER_CALL, n_steps - start))
@@ -739,7 +770,11 @@ def _record_steps(steps: int, record_every: int) -> np.ndarray:
 
 
 def _iterate(obj, W0, single, lr, steps, record_every, perturbation, progress, engine, label) -> Trajectory:
-    """Run ``engine`` from boundary to boundary (recorded steps and perturbation steps), checking health at each."""
+    """Run ``engine`` over the boundaries (recorded steps and perturbation steps), checking health at each.
+
+    The engine runs a block of boundaries per call (:func:`_blocks`), which ends at a perturbation (the noise is
+    drawn in Python); the health checks then go through the block's states in order.
+    """
     xp = obj.xp
     record = _record_steps(steps, record_every)
     kicks = perturbation.steps(steps) if perturbation is not None else np.empty(0, dtype=_INT)
@@ -752,23 +787,23 @@ def _iterate(obj, W0, single, lr, steps, record_every, perturbation, progress, e
     bar = _progress_bar(progress, steps, label.upper())
     try:
         with np.errstate(over="ignore", invalid="ignore"):
-            for s, rec, kick in zip(boundaries.tolist(), is_record, is_kick):
-                if s > reached:
-                    W = engine.advance(W, s - reached)
-                    bar.update(s - reached)
+            for block in _blocks(boundaries, is_kick, W0.shape[0] * W0.shape[1]):
+                W, states = engine.advance(W, np.diff(boundaries[block], prepend=reached))
+                bar.update(int(boundaries[block][-1]) - reached)
+                for s, rec, kick, W_np in zip(boundaries[block].tolist(), is_record[block], is_kick[block], states):
                     reached = s
-                W_np = _backend.to_numpy(W)
-                bad = _blown_up(W_np, limit)
-                if bad.any():
-                    status, bad_step, bad_rows = "diverged", s, np.flatnonzero(bad)
+                    bad = _blown_up(W_np, limit)
+                    if bad.any():
+                        status, bad_step, bad_rows = "diverged", s, np.flatnonzero(bad)
+                        break
+                    if rec:
+                        path[len(times)] = W_np
+                        times.append(s)
+                    if kick:                          # the last boundary of its block: W holds these weights
+                        kick_index += 1
+                        W = _add(W, perturbation.noise(kick_index, W_np, obj.parameter_shapes), xp)
+                if status != "success":
                     break
-                if rec:
-                    path[len(times)] = W_np
-                    times.append(s)
-                if kick:
-                    kick_index += 1
-                    noise = perturbation.noise(kick_index, W_np, obj.parameter_shapes)
-                    W = _add(W, noise, xp)
     finally:
         bar.close()
     info = {"engine": engine.name, "lr": lr, "steps": steps, "record_every": record_every, "steps_done": reached,
@@ -777,6 +812,21 @@ def _iterate(obj, W0, single, lr, steps, record_every, perturbation, progress, e
     message = "" if status == "success" else _divergence_message(obj, W0, lr, bad_step, bad_rows, label.upper(),
                                                                  kicks=kick_index)
     return _finish(obj, times, path[:len(times)], single, status, message, reached, label, info, W0, lr)
+
+
+def _blocks(boundaries, is_kick, weights_per_step):
+    """Slices of consecutive ``boundaries`` for one engine call each: a block ends at a perturbation, or before
+    ``BLOCK_UPDATES`` weight updates (steps x m x P: the health checks and the progress bar wait no longer than
+    that) or ``BLOCK_STATES`` recorded weights (its states' memory)."""
+    max_steps = max(1, BLOCK_UPDATES // weights_per_step)
+    max_boundaries = max(1, BLOCK_STATES // weights_per_step)
+    first, previous = 0, 0
+    for i in range(len(boundaries)):
+        last = (is_kick[i] or i + 1 == len(boundaries) or boundaries[i + 1] - previous > max_steps
+                or i + 1 - first >= max_boundaries)
+        if last:
+            yield slice(first, i + 1)
+            first, previous = i + 1, int(boundaries[i])
 
 
 def _add(W, noise, xp):

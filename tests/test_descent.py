@@ -216,6 +216,43 @@ def test_batched_gd_equals_per_repetition_gd(engine, monkeypatch):
         np.testing.assert_allclose(batch.loss[:, r], single.loss, rtol=1e-12)
 
 
+def test_blocks_end_at_perturbations_and_at_their_work_and_memory_bounds(monkeypatch):
+    from gradflow import descent
+
+    boundaries = np.array([0, 10, 20, 30, 40, 50, 60])
+    kicks = np.isin(boundaries, [20, 50])
+    blocks = lambda: [boundaries[b].tolist() for b in descent._blocks(boundaries, kicks, weights_per_step=4)]
+    assert blocks() == [[0, 10, 20], [30, 40, 50], [60]]
+    monkeypatch.setattr(descent, "BLOCK_UPDATES", 4 * 25)                # at most 25 steps a block
+    assert blocks() == [[0, 10, 20], [30, 40], [50], [60]]
+    monkeypatch.setattr(descent, "BLOCK_UPDATES", 4 * 15)                # at most 15
+    assert blocks() == [[0, 10], [20], [30], [40], [50], [60]]
+    monkeypatch.setattr(descent, "BLOCK_STATES", 4 * 1)                  # one state a block
+    assert blocks() == [[b] for b in boundaries.tolist()]
+
+
+@pytest.mark.parametrize("engine", ["compiled", "array"])
+def test_a_run_in_blocks_equals_the_reference_loop_and_stops_at_the_first_bad_record(engine, monkeypatch):
+    from gradflow import descent
+
+    if engine == "array":
+        monkeypatch.setattr(_kernels, "compiled_kernels", lambda obj: None)
+    obj = mlp_objective()
+    W0 = np.stack([obj.init(seed=s, scale=0.5) for s in range(3)])
+    perturbation = Perturbation(50, 0.05, seed=2)
+    whole = gd(obj, W0, lr=0.1, steps=230, record_every=20, perturbation=perturbation)
+    one = gd(obj, W0[0], lr=0.1, steps=230, record_every=20, perturbation=perturbation)
+    monkeypatch.setattr(descent, "BLOCK_STATES", 1)                      # one boundary a call
+    np.testing.assert_array_equal(gd(obj, W0, lr=0.1, steps=230, record_every=20, perturbation=perturbation).w, whole.w)
+    np.testing.assert_allclose(one.final, numpy_gd(obj, W0[0], 0.1, 230, perturbation), rtol=1e-12, atol=1e-14)
+    # lr far past the stable bound: the blow-up is found at the first record past it, inside a block
+    monkeypatch.setattr(descent, "BLOCK_STATES", 2**22)
+    with np.errstate(all="ignore"):
+        traj = gd(obj, W0, lr=1e3, steps=2000, record_every=5)
+    assert traj.status == "diverged" and traj.info["steps_done"] == traj.t[-1] + 5
+    assert np.isfinite(traj.w).all() and traj.n_points >= 1
+
+
 @pytest.mark.parametrize("make", [legendre_objective, mlp_objective], ids=["feature_regression", "mlp"])
 def test_recorded_loss_and_metrics_are_those_of_the_objective(make):
     obj = make()
