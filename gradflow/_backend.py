@@ -67,10 +67,11 @@ def to_numpy(x) -> np.ndarray:
 
 def to_real_numpy(x) -> np.ndarray:
     """``x`` as a float64 NumPy array; a bare ``TypeError`` (the caller names the parameter) for what NumPy would
-    convert wrongly, complex numbers (it drops the imaginary part) and ``None`` (it makes NaN), and a
-    ``TypeError`` or ``ValueError`` for what it cannot convert."""
+    convert wrongly or silently, complex numbers (it drops the imaginary part), ``None`` (it makes NaN), booleans
+    and strings ("0.25"), and a ``TypeError`` or ``ValueError`` for what it cannot convert."""
     array = to_numpy(x)
-    if np.iscomplexobj(array) or (array.dtype == object and any(item is None for item in array.flat)):
+    if array.dtype.kind in "bcUS" or (array.dtype == object and any(item is None or isinstance(item, (bool, str))
+                                                                     for item in array.flat)):
         raise TypeError
     return np.asarray(array, dtype=np.float64)
 

@@ -55,6 +55,9 @@ import numpy as np
 from ._kernels import FASTMATH, specialize
 
 SUCCESS, DIVERGED, STEP_UNDERFLOW, TOO_MANY_STEPS, STIFF = 0, 1, 2, 3, 4
+#: The status an ensemble's run starts with: a run still holding it ended in an exception inside a kernel, which
+#: numba's parallel loop drops instead of passing on.
+UNFINISHED = -1
 #: Method codes; DOPRI5_DETECTING is DOPRI5 that stops with status STIFF where the flow turns stiff.
 DOPRI5, EXPRB32, BDF, DOPRI5_DETECTING = 0, 1, 2, 3
 
@@ -128,29 +131,40 @@ def _below_resolution(h, t):
 
 
 @numba.njit(cache=True)
+def _scaled_rms(x, w0, rtol, atol):
+    """RMS of ``x / (atol + rtol |w0|)``, without overflow where the squares would (a field of 1e170, say)."""
+    largest = 0.0
+    for p in range(x.shape[0]):
+        largest = max(largest, abs(x[p]) / (atol + rtol * abs(w0[p])))
+    if largest == 0.0 or not np.isfinite(largest):
+        return largest
+    total = 0.0
+    for p in range(x.shape[0]):
+        total += (x[p] / (atol + rtol * abs(w0[p])) / largest) ** 2
+    return largest * np.sqrt(total / x.shape[0])
+
+
+@numba.njit(cache=True)
 def _initial_step(rhs, args, t0, w0, f0, order, rtol, atol, span):
-    """A first step size from the scaled sizes of w0, f(w0) and of f's change (Hairer, Nørsett & Wanner, II.4)."""
+    """A first step size from the scaled sizes of w0, f(w0) and of f's change (Hairer, Nørsett & Wanner, II.4).
+
+    0 where the field is too large for any step (the driver then stops with ``STEP_UNDERFLOW``)."""
     size = w0.shape[0]
-    d0 = d1 = 0.0
-    for p in range(size):
-        scale = atol + rtol * abs(w0[p])
-        d0 += (w0[p] / scale) ** 2
-        d1 += (f0[p] / scale) ** 2
-    d0, d1 = np.sqrt(d0 / size), np.sqrt(d1 / size)
+    d0, d1 = _scaled_rms(w0, w0, rtol, atol), _scaled_rms(f0, w0, rtol, atol)
     h0 = 1e-6 if (d0 < 1e-5 or d1 < 1e-5) else 0.01 * d0 / d1
     h0 = min(h0, span)
+    if not h0 > 0.0:
+        return 0.0
     w1 = w0 + h0 * f0
     f1 = np.empty(size)
     rhs(t0 + h0, w1, f1, args)
-    d2 = 0.0
-    for p in range(size):
-        scale = atol + rtol * abs(w0[p])
-        d2 += ((f1[p] - f0[p]) / scale) ** 2
-    d2 = np.sqrt(d2 / size) / h0
+    d2 = _scaled_rms(f1 - f0, w0, rtol, atol) / h0
     if max(d1, d2) <= 1e-15:
         h1 = max(1e-6, h0 * 1e-3)
     else:
-        h1 = (0.01 / max(d1, d2)) ** (1.0 / (order + 1))
+        h1 = (0.01 / max(d1, d2)) ** (1.0 / (order + 1))        # 0 where d2 is infinite or NaN: no step
+    if not h1 > 0.0:
+        return 0.0
     return min(100 * h0, h1, span)
 
 
@@ -250,7 +264,7 @@ def _phi(k, z):
         return total
     if k == 1:
         return np.expm1(z) / z
-    return (np.expm1(z) - z - 0.5 * z * z) / (z * z * z)
+    return ((np.expm1(z) / z - 1.0) / z - 0.5) / z              # not / z^3, which overflows for |z| > 1e102
 
 
 @numba.njit(cache=True)

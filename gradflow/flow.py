@@ -110,6 +110,7 @@ _STATUS_NAMES = {
     _integrators.DIVERGED: "diverged",
     _integrators.STEP_UNDERFLOW: "failed",
     _integrators.TOO_MANY_STEPS: "failed",
+    _integrators.UNFINISHED: "failed",
 }
 
 
@@ -197,7 +198,7 @@ class GradientFlow:
             ``solve_ivp`` events, ``event(t, w)``; they need a scipy method
             ("auto" then chooses one).
         max_steps : int
-            Limit on the steps of a compiled integrator.
+            Limit on the steps of the integrator, compiled or scipy's.
 
         Returns
         -------
@@ -222,7 +223,8 @@ class GradientFlow:
             chosen = "dopri5+bdf" if "switched_to_bdf_at" in info else chosen
             t_events = None
         else:
-            times, path, status, message, info, t_events = self._solve_scipy(chosen, w0, t0, tf, t_eval, rtol, atol, events)
+            times, path, status, message, info, t_events = self._solve_scipy(chosen, w0, t0, tf, t_eval, rtol, atol, events,
+                                                                             max_steps)
             if chosen in _DENSE_MATRICES and self.size >= COLLECT_AFTER_DENSE_SIZE:
                 gc.collect()                          # scipy's solver holds a reference cycle to its dense matrices
         if status == "failed" and _has_kinks(self.obj):
@@ -259,6 +261,7 @@ class GradientFlow:
         m = W0.shape[0]
         self._check_dense_memory(chosen, min(m, numba.get_num_threads()) if chosen in _COMPILED_METHODS else 1)
         switched = np.full(m, np.nan)
+        raised = []                                   # compiled runs that ended in an exception
         if chosen == "quadratic":
             _, out, exact_status, _, _ = self._solve_quadratic(W0, t0, tf, t_eval)
             reached = np.full(m, out.shape[0])
@@ -267,7 +270,7 @@ class GradientFlow:
         elif chosen in _COMPILED_METHODS:
             chosen = self._switching(method, chosen)
             out = np.full((t_eval.shape[0], m, self.size), np.nan)
-            codes = np.zeros(m, dtype=np.int64)
+            codes = np.full(m, _integrators.UNFINISHED, dtype=np.int64)
             nfev = np.zeros(m, dtype=np.int64)
             reached = np.zeros(m, dtype=np.int64)
             k, entry = self._compiled(chosen, ensemble=True)
@@ -280,8 +283,10 @@ class GradientFlow:
                       codes, nfev, reached, switched)
             statuses = [_STATUS_NAMES[int(c)] for c in codes]
             run_nfev = nfev.tolist()
+            raised = np.flatnonzero(codes == _integrators.UNFINISHED).tolist()
         else:
-            runs = [self.solve(w, (t0, tf), t_eval=t_eval, method=chosen, rtol=rtol, atol=atol) for w in W0]
+            runs = [self.solve(w, (t0, tf), t_eval=t_eval, method=chosen, rtol=rtol, atol=atol, max_steps=max_steps)
+                    for w in W0]
             reached = np.array([r.n_points for r in runs])
             out = np.full((t_eval.shape[0], m, self.size), np.nan)
             for i, r in enumerate(runs):
@@ -296,6 +301,9 @@ class GradientFlow:
             f"{len(failed)} of {m} runs did not finish (first: run {failed[0]}, {statuses[failed[0]]}); the trajectory "
             f"stops at t = {t_eval[n_common - 1] if n_common else t0:g}, the last time every run reached. "
             "Lower rtol/atol or shorten t_span for those initial conditions.")
+        if raised:
+            message += (f" Run(s) {', '.join(map(str, raised[:10]))} ended in an error inside the objective's compiled "
+                         f"kernels, which a parallel loop cannot pass on: solve(W0[{raised[0]}]) alone raises it.")
         info = {"status": statuses, "points_reached": reached.tolist(), "nfev": run_nfev, "rtol": rtol, "atol": atol}
         if np.isfinite(switched).any():
             info["switched_to_bdf_at"] = [float(t) if np.isfinite(t) else None for t in switched]
@@ -420,14 +428,16 @@ class GradientFlow:
                         "the stability limit of 'dopri5'), then 'bdf'")
         return ts, ws, status, message, info
 
-    def _solve_scipy(self, method, w0, t0, tf, t_eval, rtol, atol, events):
+    def _solve_scipy(self, method, w0, t0, tf, t_eval, rtol, atol, events, max_steps):
         """``solve_ivp`` with ``method``, the exact Jacobian for the stiff methods, and a stop where the field is not
         finite.  The explicit methods reject a step with a non-finite stage and retry a smaller one, but scipy's
         LSODA never returns from a non-finite field (it shrinks its step forever), and Radau and BDF cannot
-        factor a non-finite Jacobian: there the field (LSODA) or the Jacobian (all three, evaluated at accepted
-        points) raises :class:`_NonFiniteField`, and the run is repeated up to the last step accepted before,
-        which an event that never fires records."""
-        evaluations = {"fun": 0, "reached": t0, "state": w0}
+        factor a non-finite Jacobian (nor scipy an overflowing Newton matrix): there the field (LSODA) or the
+        Jacobian (all three, evaluated at accepted points) raises :class:`_NonFiniteField`, and the run is repeated
+        up to the last step accepted before, which an event records.  That event also stops the run after
+        ``max_steps`` steps (LSODA can creep towards a singularity where the field stays finite without end), which
+        is then repeated the same way."""
+        evaluations = {"fun": 0, "reached": t0, "state": w0, "steps": -1, "limit": max_steps}   # t0 counts as -1
         stop_on_non_finite = method == "LSODA"
 
         def fun(t, w):
@@ -439,6 +449,9 @@ class GradientFlow:
 
         def record_step(t, w):
             evaluations["reached"], evaluations["state"] = t, np.array(w)      # solvers may reuse their array
+            evaluations["steps"] += 1
+            if evaluations["steps"] > evaluations["limit"]:
+                raise _TooManySteps
             return 1.0
 
         options = {}
@@ -461,22 +474,29 @@ class GradientFlow:
                 return out
             options["jac"] = jac
 
-        def run(end, times):
+        def run(end, times, limit):
+            evaluations["steps"], evaluations["limit"] = -1, limit
             with np.errstate(over="ignore", invalid="ignore"):
-                return scipy.integrate.solve_ivp(fun, (t0, end), w0, method=method, t_eval=times, rtol=rtol, atol=atol,
-                                                 events=(events or []) + [record_step], **options)
+                try:
+                    return scipy.integrate.solve_ivp(fun, (t0, end), w0, method=method, t_eval=times, rtol=rtol,
+                                                     atol=atol, events=(events or []) + [record_step], **options)
+                except ValueError as exc:             # scipy.linalg's check of a Newton matrix I - h J that overflowed
+                    if "infs or NaNs" in str(exc):
+                        raise _NonFiniteField from exc
+                    raise
 
+        stopped = None
         try:
-            result = run(tf, t_eval)
-        except _NonFiniteField:
-            result = None
+            result = run(tf, t_eval, max_steps)
+        except (_NonFiniteField, _TooManySteps) as exc:
+            result, stopped = None, exc
         if result is None:
-            # repeat the run up to the last accepted step, whose stages were finite
+            # repeat the run, without a step limit, up to the last accepted step (whose stages were finite)
             reached = evaluations["reached"]
             requested = None if t_eval is None else t_eval[t_eval <= reached]
             try:
                 rerun = reached > t0 and (requested is None or requested.shape[0] > 0)
-                result = run(reached, requested) if rerun else None
+                result = run(reached, requested, math.inf) if rerun else None
             except _NonFiniteField:
                 result = None
             if result is None:                        # no re-run: w0 at most
@@ -484,15 +504,20 @@ class GradientFlow:
                 path = np.repeat(w0[None, :], times.shape[0], axis=0)
                 t_events = None if events is None else [np.empty(0) for _ in events]
             else:
-                times, path, t_events = result.t, result.y.T, (result.t_events[:-1] if events is not None else None)
+                times, path = _result_path(result, self.size)
+                t_events = result.t_events[:-1] if events is not None else None
+            info = {"nfev": evaluations["fun"], "njev": 0 if result is None else int(result.njev),
+                    "nlu": 0 if result is None else int(result.nlu)}
+            if isinstance(stopped, _TooManySteps):
+                return times, path, "failed", (
+                    f"stopped after max_steps = {max_steps} steps at t = {reached:g}; raise max_steps"
+                    f"{self._stiff_advice(method)}, or the flow may be creeping towards a singularity of L there"
+                ), info, t_events
             message = (f"the vector field -grad L or its Jacobian became non-finite after t = {reached:g}, where scipy "
                        f"{method} stopped: the weights diverge; check the objective (scale of the data, weight decay) "
                        "or the initial point")
-            info = {"nfev": evaluations["fun"], "njev": 0 if result is None else int(result.njev),
-                    "nlu": 0 if result is None else int(result.nlu)}
             return times, path, "diverged", message, info, t_events
-        path = result.y.T
-        times = result.t
+        times, path = _result_path(result, self.size)
         finite = np.all(np.isfinite(path), axis=1)
         if result.status == -1 or not finite.all():
             last_good = int(np.argmin(finite)) if not finite.all() else path.shape[0]
@@ -522,6 +547,14 @@ class GradientFlow:
         loss, metrics = evaluate_path(self.obj, path.reshape(-1, self.size))
         loss = loss.reshape(path.shape[:-1])
         metrics = {k: v.reshape(path.shape[:-1]) for k, v in metrics.items()}
+        finite = np.isfinite(loss).reshape(loss.shape[0], -1).all(axis=1) if loss.size else np.ones(0, dtype=bool)
+        if not finite.all():                          # the last steps left the domain of L (log, sqrt) or overflow it
+            cut = int(np.argmin(finite))
+            note = (f"the loss is not finite at t = {times[cut]:g} (the weights left the domain where L is defined, "
+                    "or L overflows there); the path stops before that time")
+            status, message = ("diverged", note) if status in ("success", "terminated") else (status, f"{message}; {note}")
+            times, path, loss = times[:cut], path[:cut], loss[:cut]
+            metrics = {k: v[:cut] for k, v in metrics.items()}
         if check_lyapunov and path.shape[0] > 1 and status in ("success", "terminated"):
             message = message + _lyapunov_note(times, loss, rtol, atol, self._stiff_advice(method))
         return Trajectory(t=np.asarray(times, dtype=float), w=np.asarray(path), loss=np.asarray(loss), metrics=metrics,
@@ -553,6 +586,13 @@ class GradientFlow:
         return f"GradientFlow({self.obj!r}; {compiled})"
 
 
+def _result_path(result, size):
+    """``(times, path (n, P))`` of a ``solve_ivp`` result, also where it has no points (scipy then leaves lists)."""
+    times = np.asarray(result.t, dtype=np.float64)
+    path = np.asarray(result.y, dtype=np.float64).T if times.size else np.empty((0, size))
+    return times, path
+
+
 def _as_numpy_vector(value, name):
     try:
         return _backend.to_real_numpy(value)
@@ -564,9 +604,14 @@ class _NonFiniteField(ArithmeticError):
     """The vector field (or its Jacobian) handed to scipy is not finite at the point asked for."""
 
 
+class _TooManySteps(Exception):
+    """A scipy run took more than ``max_steps`` steps."""
+
+
 def _all_finite(w) -> bool:
     """Whether the vector ``w`` is finite: one dot product (sub-microsecond), or element by element when it overflows."""
-    return math.isfinite(np.dot(w, w)) or bool(np.isfinite(w).all())
+    with np.errstate(over="ignore", invalid="ignore"):
+        return math.isfinite(np.dot(w, w)) or bool(np.isfinite(w).all())
 
 
 def _has_kinks(obj) -> bool:
@@ -621,6 +666,9 @@ def _validate_t_span(t_span):
     t0, tf = check_real("t_span[0]", t0), check_real("t_span[1]", tf)
     if not tf > t0:
         raise ValueError(f"`t_span` must be increasing, (t0, tf) with t0 < tf; got ({t0}, {tf}).")
+    if not math.isfinite(tf - t0):
+        raise ValueError(f"`t_span` must have a length tf - t0 that is a finite float; got ({t0}, {tf}), whose length "
+                         "overflows. Shift it, e.g. to (0, tf - t0) with a smaller tf.")
     return t0, tf
 
 

@@ -495,6 +495,110 @@ class _BlowUp:
         return np.array([[-3 * w[0] ** 2]])
 
 
+@numba.njit(cache=True)
+def _reciprocal_rhs(t, w, out, args):
+    out[0] = -1.0 / w[0]                              # numba's Python error model: ZeroDivisionError at w = 0
+
+
+@numba.njit(cache=True)
+def _reciprocal_jac(t, w, out, args):
+    out[0, 0] = 1.0 / w[0] ** 2
+
+
+class _LogBarrier:
+    """L = log w: the flow w' = -1/w reaches the singularity w = 0 at t = 1/2 from w = 1 (w = sqrt(1 - 2t)), where
+    -grad L stays finite up to the last float before it."""
+
+    size = 1
+
+    def value(self, w):
+        return np.log(np.asarray(w)[..., 0])
+
+    def grad(self, w):
+        return 1.0 / np.asarray(w)
+
+    def hessian(self, w):
+        return np.array([[-1.0 / w[0] ** 2]])
+
+
+class _CompiledLogBarrier(_LogBarrier):
+    kernels = _kernels.Kernels(_quartic_value, _quartic_grad, _quartic_hvp, _reciprocal_rhs, _reciprocal_jac,
+                               (np.zeros(1),))
+
+
+def test_an_ensemble_run_whose_kernel_raises_is_failed_not_success():
+    """Numba's parallel loop drops an exception raised in a row; the row used to keep status 0 (success)."""
+    flow = gf.GradientFlow(_CompiledLogBarrier())
+    with pytest.raises(ZeroDivisionError):
+        flow.solve(np.array([0.0]), (0, 0.1), method="dopri5")
+    ensemble = flow.solve_ensemble(np.array([[1.0], [0.0]]), (0, 0.1), method="dopri5")
+    assert ensemble.status == "failed" and ensemble.info["status"] == ["success", "failed"]
+    assert "Run(s) 1 ended in an error inside the objective's compiled kernels" in ensemble.message
+
+
+@pytest.mark.parametrize("method", COMPILED + ["auto"])
+def test_a_field_too_large_for_any_step_is_a_status_not_an_exception(method):
+    # w0 = 1e100: -grad L = w^3 = 1e300, whose square (in the norms of the first step) overflows
+    with np.errstate(over="ignore"):                   # the loss -w^4 / 4 overflows at w0
+        traj = gf.GradientFlow(_BlowUp()).solve(np.array([1e100]), (0, 1), method=method)
+    assert traj.status in ("failed", "diverged") and "after t = 0" in traj.message
+
+
+@pytest.mark.parametrize("method", SCIPY)
+def test_a_scipy_run_that_stops_before_the_first_requested_time_has_no_points(method):
+    flow = gf.GradientFlow(_BlowUp())                  # blows up at t = 1/2
+    traj = flow.solve(np.array([1.0]), (0, 1), t_eval=[0.75], method=method)
+    assert traj.status in ("failed", "diverged") and traj.w.shape == (0, 1) and traj.t.shape == (0,)
+    ensemble = flow.solve_ensemble(np.array([[0.1], [1.0]]), (0, 1), t_eval=[0.75], method=method)
+    assert ensemble.info["status"][0] == "success" and ensemble.info["status"][1] != "success"
+    assert ensemble.w.shape == (0, 2, 1)
+
+
+@pytest.mark.parametrize("method", ["LSODA", "auto with events"])
+def test_lsoda_creeping_towards_a_singularity_stops_after_max_steps(method):
+    """scipy's LSODA never stops on its own here: it takes ever smaller steps towards t = 1/2."""
+    events = (lambda t, w: w[0] - 2.0) if method == "auto with events" else None
+    traj = gf.GradientFlow(_LogBarrier()).solve(np.array([1.0]), (0, 1), method="auto" if events else method,
+                                                events=events, max_steps=2000)
+    assert traj.method == "LSODA" and traj.status == "failed" and "max_steps = 2000" in traj.message
+    assert 0.49 < traj.t[-1] < 0.5 and np.isfinite(traj.loss).all()
+    early = traj.t < 0.4                              # near the singularity the default tolerances lose digits
+    np.testing.assert_allclose(traj.w[early, 0], np.sqrt(1 - 2 * traj.t[early]), rtol=1e-4)
+
+
+@pytest.mark.parametrize("method", ["dopri5", "RK45", "DOP853"])
+def test_points_past_the_domain_of_the_loss_are_cut_from_the_path(method):
+    obj = _CompiledLogBarrier()
+    with np.errstate(invalid="ignore"):                # log of the last accepted point, w < 0
+        traj = gf.GradientFlow(obj).solve(np.array([1.0]), (0, 1), method=method)
+    assert traj.status != "success" and np.isfinite(traj.loss).all() and (traj.w > 0).all()
+    np.testing.assert_allclose(traj.loss, np.log(traj.w[:, 0]), rtol=1e-12)
+
+
+def test_radau_whose_newton_matrix_overflows_reports_divergence():
+    class Exponential:                                # L = exp(400 w): at w = 1 the Jacobian is near 1e179
+        size = 1
+
+        def value(self, w):
+            return np.exp(400 * np.asarray(w)[..., 0])
+
+        def grad(self, w):
+            return 400 * np.exp(400 * np.asarray(w))
+
+        def hessian(self, w):
+            return np.array([[1.6e5 * np.exp(400 * w[0])]])
+
+    with np.errstate(over="ignore"):
+        traj = gf.GradientFlow(Exponential()).solve(np.array([1.0]), (0, 1), method="Radau")
+    assert traj.status == "diverged" and "non-finite" in traj.message
+
+
+def test_the_phi_functions_of_exprb32_do_not_overflow_for_huge_steps():
+    for z in (-1e200, -1e120, -1e10):
+        assert _integrators._phi(1, z) == pytest.approx(-1 / z, rel=1e-12)
+        assert _integrators._phi(3, z) == pytest.approx((1 / z - 0.5) / z, rel=1e-12)      # -1/(2z) + 1/z^2
+
+
 @pytest.mark.parametrize("method", COMPILED + SCIPY)
 def test_a_flow_that_blows_up_reports_it(method):
     # scipy's LSODA never returns from a non-finite vector field: the field stops it
@@ -641,7 +745,9 @@ def test_a_scipy_run_stopped_by_a_non_finite_field_keeps_its_times_and_events():
         late.final
     with np.errstate(over="ignore"):                                    # w^3 (and the loss, w^4) overflow at w0
         at_start = flow.solve(np.array([np.sqrt(np.finfo(float).max)]), (0, 1), method="LSODA")
-    assert at_start.status == "diverged" and at_start.n_points == 1 and "after t = 0" in at_start.message
+    # the loss -w^4 / 4 overflows at w0 already, so not even w0 is kept
+    assert at_start.status == "diverged" and at_start.n_points == 0 and "after t = 0" in at_start.message
+    assert "the loss is not finite at t = 0" in at_start.message
 
 
 class _UphillGradient:
@@ -709,6 +815,11 @@ def test_the_last_step_lands_on_tf_even_where_t_plus_tf_minus_t_rounds_below_it(
     ({"events": lambda t, w: w[0], "method": "bdf"}, ValueError, "`events` need a scipy method"),
     ({"t_eval": ["a"]}, TypeError, "`t_eval` must be an array of real numbers"),
     ({"t_eval": [0.0, None]}, TypeError, "`t_eval` must be an array of real numbers"),
+    ({"t_eval": [True]}, TypeError, "`t_eval` must be an array of real numbers"),
+    ({"t_eval": "0.5"}, TypeError, "`t_eval` must be an array of real numbers"),
+    ({"w0": [True, False]}, TypeError, "`w0` must be an array of real numbers"),
+    ({"w0": ["0.1", "0.2"]}, TypeError, "`w0` must be an array of real numbers"),
+    ({"t_span": (-1e308, 1e308)}, ValueError, "`t_span` must have a length tf - t0 that is a finite float"),
     ({"w0": np.array([0.1 + 1j, 0.2])}, TypeError, "`w0` must be an array of real numbers"),
 ])
 def test_solve_validates_its_input(two_parameter, kwargs, error, match):
