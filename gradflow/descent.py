@@ -206,9 +206,10 @@ def _relative_layers(parameter_shapes) -> list:
         else:
             if stop - start == 1:
                 raise ValueError(
-                    f"`perturbation` is relative, which scales each layer's noise by the standard deviation of its weights, but "
-                    f"layer {len(layers) + 1} has a single weight (shape {tuple(shape)}), whose standard deviation is "
-                    "0: it would never be perturbed. Use an absolute one, Perturbation(every, sigma, relative=False).")
+                    f"`perturbation` is relative, which scales each layer's noise by the standard deviation of its "
+                    f"weights, but layer {len(layers) + 1} has a single weight (shape {tuple(shape)}), whose standard "
+                    "deviation is 0: it would never be perturbed. Use an absolute one, Perturbation(every, sigma, "
+                    "relative=False).")
             layers.append((start, stop, stop))
         start, previous = stop, shape
     return layers
@@ -500,8 +501,8 @@ def _validate_method(obj: Objective, method) -> str:
     quadratic = _quadratic.is_quadratic(obj)
     if method == "quadratic" and not quadratic:
         raise ValueError(
-            "`method` 'quadratic' needs a quadratic objective (a FeatureRegression model with the 'square' loss); "
-            f"got {obj!r}. Use method='iterate' or 'auto'."
+            "`method` 'quadratic' needs a quadratic objective (a gf.Objective of a FeatureRegression model with the "
+            f"'square' loss, not a subclass, which may change the loss); got {obj!r}. Use method='iterate' or 'auto'."
         )
     if method == "auto":
         return "quadratic" if quadratic and dense_fits(obj.size, _quadratic.DENSE_MATRICES) else "iterate"
@@ -552,10 +553,11 @@ class _CompiledEngine:
     machine with other work is one descheduled for a time slice (the Figure 4
     run, 30 repetitions, 250,000 steps recorded every 100, a perturbation
     every 4,000, 2 cores: 3.5 s idle and 9.3 s with one core busy elsewhere
-    at one call per record; 3.0 and 4.5 s at one call per block).  Each row gets the same arithmetic either way, so a batch
-    equals its repetitions run alone; in layers large enough for BLAS
-    (``_kernels.BLAS_MIN_WORK``), whose threads serve one repetition but not a
-    batch, equal up to the order of BLAS's sums.
+    at one call per record; 3.0 and 4.5 s at one call per block).  Each row
+    gets the same arithmetic either way, so a batch equals its repetitions
+    run alone; in layers large enough for BLAS (``_kernels.BLAS_MIN_WORK``),
+    whose threads serve one repetition but not a batch, equal up to the order
+    of BLAS's sums.
     """
 
     name = "compiled"

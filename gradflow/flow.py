@@ -223,8 +223,8 @@ class GradientFlow:
             chosen = "dopri5+bdf" if "switched_to_bdf_at" in info else chosen
             t_events = None
         else:
-            times, path, status, message, info, t_events = self._solve_scipy(chosen, w0, t0, tf, t_eval, rtol, atol, events,
-                                                                             max_steps)
+            times, path, status, message, info, t_events = self._solve_scipy(chosen, w0, t0, tf, t_eval, rtol, atol,
+                                                                             events, max_steps)
             if chosen in _DENSE_MATRICES and self.size >= COLLECT_AFTER_DENSE_SIZE:
                 gc.collect()                          # scipy's solver holds a reference cycle to its dense matrices
         if status == "failed" and _has_kinks(self.obj):
@@ -420,7 +420,8 @@ class GradientFlow:
             message = (f"the step size fell below the resolution of t after t = {end:g}: the solution may blow up in "
                        f"finite time there; otherwise loosen rtol/atol{self._stiff_advice(method)}")
         else:
-            message = f"stopped after max_steps = {max_steps} steps at t = {end:g}; raise max_steps{self._stiff_advice(method)}"
+            message = (f"stopped after max_steps = {max_steps} steps at t = {end:g}; raise "
+                       f"max_steps{self._stiff_advice(method)}")
         info = {"nfev": int(nfev), "njev": int(njev), "accepted_steps": int(accepted), "rejected_steps": int(rejected)}
         if switched_at is not None:
             info["switched_to_bdf_at"] = switched_at
@@ -535,7 +536,8 @@ class GradientFlow:
                 message = f"scipy {method} stopped after t = {reached:g}: {result.message}"
                 if "step size" in result.message:
                     message += (f" The largest |w_i| there is {np.max(np.abs(state)):.3g}: if it is large, the "
-                                f"solution blows up in finite time; otherwise loosen rtol/atol{self._stiff_advice(method)}.")
+                                f"solution blows up in finite time; otherwise loosen "
+                                f"rtol/atol{self._stiff_advice(method)}.")
         else:
             status = "terminated" if result.status == 1 else "success"
             message = result.message
@@ -547,12 +549,12 @@ class GradientFlow:
         loss, metrics = evaluate_path(self.obj, path.reshape(-1, self.size))
         loss = loss.reshape(path.shape[:-1])
         metrics = {k: v.reshape(path.shape[:-1]) for k, v in metrics.items()}
-        finite = np.isfinite(loss).reshape(loss.shape[0], -1).all(axis=1) if loss.size else np.ones(0, dtype=bool)
-        if not finite.all():                          # the last steps left the domain of L (log, sqrt) or overflow it
-            cut = int(np.argmin(finite))
+        if not np.isfinite(loss).all():               # the last steps left the domain of L (log, sqrt) or overflow it
+            cut = int(np.argmin(np.isfinite(loss).reshape(loss.shape[0], -1).all(axis=1)))
             note = (f"the loss is not finite at t = {times[cut]:g} (the weights left the domain where L is defined, "
                     "or L overflows there); the path stops before that time")
-            status, message = ("diverged", note) if status in ("success", "terminated") else (status, f"{message}; {note}")
+            status, message = (("diverged", note) if status in ("success", "terminated")
+                                else (status, f"{message}; {note}"))
             times, path, loss = times[:cut], path[:cut], loss[:cut]
             metrics = {k: v[:cut] for k, v in metrics.items()}
         if check_lyapunov and path.shape[0] > 1 and status in ("success", "terminated"):
