@@ -310,7 +310,7 @@ class GradientFlow:
         elif chosen == "dopri5+bdf":
             chosen = "dopri5"                         # no run turned stiff
         return self._trajectory(t_eval[:n_common], out[:n_common], status, message, chosen, info, rtol, atol, None,
-                                nfev=sum(run_nfev), check_lyapunov=True)
+                                nfev=sum(run_nfev))
 
     # ------------------------------------------------------------- internals
     def _resolve_method(self, method, has_events, starts, span):
@@ -544,8 +544,7 @@ class GradientFlow:
         info = {"nfev": int(result.nfev), "njev": int(result.njev), "nlu": int(result.nlu)}
         return times, path, status, message, info, (result.t_events[:-1] if events is not None else None)
 
-    def _trajectory(self, times, path, status, message, method, info, rtol, atol, t_events, nfev=None,
-                    check_lyapunov=True):
+    def _trajectory(self, times, path, status, message, method, info, rtol, atol, t_events, nfev=None):
         loss, metrics = evaluate_path(self.obj, path.reshape(-1, self.size))
         loss = loss.reshape(path.shape[:-1])
         metrics = {k: v.reshape(path.shape[:-1]) for k, v in metrics.items()}
@@ -557,7 +556,7 @@ class GradientFlow:
                                 else (status, f"{message}; {note}"))
             times, path, loss = times[:cut], path[:cut], loss[:cut]
             metrics = {k: v[:cut] for k, v in metrics.items()}
-        if check_lyapunov and path.shape[0] > 1 and status in ("success", "terminated"):
+        if path.shape[0] > 1 and status in ("success", "terminated"):
             message = message + _lyapunov_note(times, loss, rtol, atol, self._stiff_advice(method))
         return Trajectory(t=np.asarray(times, dtype=float), w=np.asarray(path), loss=np.asarray(loss), metrics=metrics,
                           status=status, message=message, nfev=int(info.get("nfev", 0) if nfev is None else nfev),
