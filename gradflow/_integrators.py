@@ -8,6 +8,11 @@ compiles it once per kernel family and caches it on disk.
 ``dopri5``
     The explicit Dormand–Prince 5(4) pair (Dormand & Prince 1980), with the
     error of the embedded 4th-order solution controlling the step; FSAL.
+``dop853``
+    The explicit Dormand–Prince 8(5,3) pair (Hairer, Nørsett & Wanner,
+    Solving ODEs I, II.10): twelve stages of order 8, the error estimated by
+    the embedded 5th- and 3rd-order solutions combined as in their DOP853;
+    FSAL.  At tight tolerances it takes far fewer steps than ``dopri5``.
 ``exprb32``
     An exponential Rosenbrock method of order 3 with an embedded order-2
     solution (Hochbruck, Ostermann & Schweitzer 2009, "exprb32"):
@@ -51,6 +56,7 @@ import math
 
 import numba
 import numpy as np
+import scipy.integrate
 
 from ._kernels import FASTMATH, specialize
 
@@ -58,14 +64,17 @@ SUCCESS, DIVERGED, STEP_UNDERFLOW, TOO_MANY_STEPS, STIFF = 0, 1, 2, 3, 4
 #: The status an ensemble's run starts with: a run still holding it ended in an exception inside a kernel, which
 #: numba's parallel loop drops instead of passing on.
 UNFINISHED = -1
-#: Method codes; DOPRI5_DETECTING is DOPRI5 that stops with status STIFF where the flow turns stiff.
-DOPRI5, EXPRB32, BDF, DOPRI5_DETECTING = 0, 1, 2, 3
+#: Method codes; DOPRI5_DETECTING and DOP853_DETECTING are DOPRI5 and DOP853 that stop with status STIFF where the
+#: flow turns stiff.
+DOPRI5, EXPRB32, BDF, DOPRI5_DETECTING, DOP853, DOP853_DETECTING = 0, 1, 2, 3, 4, 5
 
 #: Stiffness test of Hairer & Wanner's DOPRI5 (Solving ODEs II, IV.2): an accepted step whose
 #: h * |lambda|, estimated from its last two stages, exceeds STIFF_H_LAMBDA (near DP5's stability
 #: boundary, 3.3) counts as stiff; STIFF_STEPS of them before NONSTIFF_RESET non-stiff ones in a row
-#: mean the step size is held by stability, not accuracy.
+#: mean the step size is held by stability, not accuracy.  DOP853_STIFF_H_LAMBDA is the same test for DOP853
+#: (its stability boundary is near 6; Hairer's dop853.f uses 6.1).
 STIFF_H_LAMBDA = 3.25
+DOP853_STIFF_H_LAMBDA = 6.1
 STIFF_STEPS = 15
 NONSTIFF_RESET = 6
 
@@ -103,6 +112,14 @@ _A[5, :5] = [9017 / 3168, -355 / 33, 46732 / 5247, 49 / 176, -5103 / 18656]
 _A[6, :6] = [35 / 384, 0.0, 500 / 1113, 125 / 192, -2187 / 6784, 11 / 84]
 _B = _A[6].copy()                                   # 5th order weights (= last row: FSAL)
 _E = np.array([71 / 57600, 0.0, -71 / 16695, 71 / 1920, -17253 / 339200, 22 / 525, -1 / 40])   # b - b_hat
+
+# Dormand–Prince 8(5,3) tableau: the coefficients of Hairer's DOP853, as scipy.integrate.DOP853 holds them (12
+# stages; E5 and E3 weigh the 13 derivatives, the last f(w_new), into the 5th- and 3rd-order error estimates).
+_A8 = np.ascontiguousarray(scipy.integrate.DOP853.A[:12, :12], dtype=np.float64)
+_B8 = np.ascontiguousarray(scipy.integrate.DOP853.B, dtype=np.float64)
+_C8 = np.ascontiguousarray(scipy.integrate.DOP853.C[:12], dtype=np.float64)
+_E5 = np.ascontiguousarray(scipy.integrate.DOP853.E5, dtype=np.float64)
+_E3 = np.ascontiguousarray(scipy.integrate.DOP853.E3, dtype=np.float64)
 
 
 @numba.njit(cache=True, inline="always")
@@ -237,16 +254,57 @@ def _dopri_step(rhs, args, t, w, f0, h, K, w_new, error, w_stage):
 
 
 @numba.njit(cache=True, inline="always")
-def _looks_stiff(K, w_new, w_stage, h):
-    """Hairer & Wanner's test: ``h |lambda| > STIFF_H_LAMBDA``, with ``|lambda|`` estimated by
-    ``|f(w_new) - f(w_stage)| / |w_new - w_stage|`` (the last two stages, both at t + h)."""
+def _looks_stiff(K, last, w_new, w_stage, h, limit):
+    """Hairer & Wanner's test: ``h |lambda| > limit``, with ``|lambda|`` estimated by
+    ``|f(w_new) - f(w_stage)| / |w_new - w_stage|`` from the last two stages, ``K[last]`` and ``K[last - 1]``,
+    both at t + h."""
     numerator = denominator = 0.0
     for p in range(w_new.shape[0]):
-        df = K[6, p] - K[5, p]
+        df = K[last, p] - K[last - 1, p]
         dw = w_new[p] - w_stage[p]
         numerator += df * df
         denominator += dw * dw
-    return denominator > 0.0 and h * h * numerator > STIFF_H_LAMBDA * STIFF_H_LAMBDA * denominator
+    return denominator > 0.0 and h * h * numerator > limit * limit * denominator
+
+
+# ------------------------------------------------------------------ Dormand–Prince 8(5,3)
+@numba.njit(cache=True, inline="always")
+def _dop853_step(rhs, args, t, w, f0, h, K, w_new, w_stage, rtol, atol):
+    r"""One DOP853 step from (t, w) with f0 = f(w); fills w_new and K[12] = f(w_new), returns the scaled error.
+
+    The error norm is DOP853's: with :math:`e_5, e_3` the two embedded errors scaled by
+    ``atol + rtol * max(|w|, |w_new|)``, :math:`h\,\|e_5\|^2 / \sqrt{P(\|e_5\|^2 + 0.01\|e_3\|^2)}`.
+    ``w_stage`` receives the point of the twelfth stage (at t + h), for the stiffness test.
+    """
+    size = w.shape[0]
+    for p in range(size):
+        K[0, p] = f0[p]
+    for s in range(1, 12):
+        for p in range(size):
+            acc = 0.0
+            for r in range(s):
+                acc += _A8[s, r] * K[r, p]
+            w_new[p] = w[p] + h * acc
+        rhs(t + _C8[s] * h, w_new, K[s], args)
+    for p in range(size):
+        w_stage[p] = w_new[p]
+        acc = 0.0
+        for r in range(12):
+            acc += _B8[r] * K[r, p]
+        w_new[p] = w[p] + h * acc
+    rhs(t + h, w_new, K[12], args)
+    err5 = err3 = 0.0
+    for p in range(size):
+        e5 = e3 = 0.0
+        for r in range(13):
+            e5 += _E5[r] * K[r, p]
+            e3 += _E3[r] * K[r, p]
+        scale = atol + rtol * max(abs(w[p]), abs(w_new[p]))
+        err5 += (e5 / scale) ** 2
+        err3 += (e3 / scale) ** 2
+    if err5 == 0.0:
+        return 0.0
+    return h * err5 / np.sqrt((err5 + 0.01 * err3) * size)
 
 
 # ------------------------------------------------------------ exponential Rosenbrock
@@ -296,12 +354,12 @@ def _exprb_step(rhs, args, t, w, f0, J, eigenvalues, Q, Qt, h, w_new, error):
 
 # --------------------------------------------------------------------- the driver
 def compiled(method, kernels, ensemble=False):
-    """The compiled entry point of ``method`` (DOPRI5, EXPRB32, BDF or DOPRI5_DETECTING) for bound ``kernels``.
+    """The compiled entry point of ``method`` (a method code above) for bound ``kernels``.
 
     ``entry(method, kernels.rhs, kernels.jac, kernels.args, w0, t0, tf, t_eval,
     rtol, atol, max_steps)`` returns ``(ts, ws, status, nfev, njev, accepted,
     rejected, t_reached)``, ``t_reached`` the time where the integration
-    stopped, and for DOPRI5_DETECTING (:func:`integrate_switching`) the
+    stopped, and for the DETECTING codes (:func:`integrate_switching`) the
     hand-over time after them: with an empty ``t_eval`` every accepted step,
     otherwise the solution at each time of ``t_eval`` (sorted, in [t0, tf])
     reached before a failure.  With ``ensemble=True`` the entry point takes
@@ -315,10 +373,11 @@ def compiled(method, kernels, ensemble=False):
         entry = specialize(integrate_bdf, single)
     else:
         entry = specialize(integrate_one_step, single)
-        if method == DOPRI5_DETECTING or ensemble:        # ensemble_one_step runs integrate_switching
+        detecting = method in (DOPRI5_DETECTING, DOP853_DETECTING)
+        if detecting or ensemble:                     # ensemble_one_step runs integrate_switching
             specialize(integrate_bdf, single)
             switching = specialize(integrate_switching, single)
-            entry = switching if method == DOPRI5_DETECTING else entry
+            entry = switching if detecting else entry
     if not ensemble:
         return entry
     return specialize(ensemble_bdf if method == BDF else ensemble_one_step, _signature(kernels, ensemble=True))
@@ -338,14 +397,18 @@ def _signature(kernels, ensemble):
 
 @numba.njit(cache=True)
 def integrate_one_step(method, rhs, jac, args, w0, t0, tf, t_eval, rtol, atol, max_steps):
-    """The driver of the one-step methods DOPRI5 and EXPRB32 (see :func:`integrator`).
+    """The driver of the one-step methods DOPRI5, DOP853 and EXPRB32 (see :func:`compiled`).
 
-    With ``method = DOPRI5_DETECTING`` it stops with status ``STIFF`` where the stiffness test
-    (:data:`STIFF_H_LAMBDA`) fires, and then the last output row is the state it stopped at
+    With ``method = DOPRI5_DETECTING`` or ``DOP853_DETECTING`` it stops with status ``STIFF`` where the
+    stiffness test (:data:`STIFF_H_LAMBDA`) fires, and then the last output row is the state it stopped at
     (``t < tf``), with requested times or without.
     """
     size = w0.shape[0]
     explicit = method != EXPRB32
+    high = method == DOP853 or method == DOP853_DETECTING
+    detecting = method == DOPRI5_DETECTING or method == DOP853_DETECTING
+    last_stage = 12 if high else 6                    # K[last_stage] = f(w_new): the next step's f0 (FSAL)
+    stiff_limit = DOP853_STIFF_H_LAMBDA if high else STIFF_H_LAMBDA
     dense = t_eval.shape[0] > 0
     ts, ws, n_out, next_eval = _start_output(t_eval, t0, w0)
     t = t0
@@ -355,10 +418,10 @@ def integrate_one_step(method, rhs, jac, args, w0, t0, tf, t_eval, rtol, atol, m
     nfev, njev, accepted, rejected = 1, 0, 0, 0
     if not _all_finite(f0) or not _all_finite(w):
         return ts[:n_out], ws[:n_out], DIVERGED, nfev, njev, accepted, rejected, t0
-    order = 5 if explicit else 3
+    order = 8 if high else (5 if explicit else 3)
     h = _initial_step(rhs, args, t0, w, f0, order, rtol, atol, tf - t0)
     nfev += 1
-    K = np.empty((7, size))
+    K = np.empty((last_stage + 1, size))
     n_jac = 0 if explicit else size                  # DOPRI5 never forms a Jacobian: no P x P matrix for large nets
     J = np.empty((n_jac, n_jac))
     eigenvalues = np.empty(n_jac)
@@ -368,11 +431,12 @@ def integrate_one_step(method, rhs, jac, args, w0, t0, tf, t_eval, rtol, atol, m
     error = np.empty(size)
     w_sub = np.empty(size)
     err_sub = np.empty(size)
-    K_sub = np.empty((7, size))
+    K_sub = np.empty((last_stage + 1, size))
     w_stage = np.empty(size)
     stage_sub = np.empty(size)                        # the sub-steps' own, so the stiffness test sees the step's
     stiff_steps, nonstiff_steps = 0, 0
     have_jacobian = False
+    just_rejected = False
     status = SUCCESS
     while t < tf:
         if accepted + rejected >= max_steps:
@@ -383,9 +447,13 @@ def integrate_one_step(method, rhs, jac, args, w0, t0, tf, t_eval, rtol, atol, m
         if _below_resolution(h, t):
             status = STEP_UNDERFLOW
             break
-        if explicit:
+        if high:
+            err = _dop853_step(rhs, args, t, w, f0, h, K, w_new, w_stage, rtol, atol)
+            nfev += 12
+        elif explicit:
             _dopri_step(rhs, args, t, w, f0, h, K, w_new, error, w_stage)
             nfev += 6
+            err = _error_norm(error, w, w_new, rtol, atol)
         else:
             if not have_jacobian:
                 jac(t, w, J, args)
@@ -394,7 +462,7 @@ def integrate_one_step(method, rhs, jac, args, w0, t0, tf, t_eval, rtol, atol, m
                 have_jacobian = True
             _exprb_step(rhs, args, t, w, f0, J, eigenvalues, Q, Qt, h, w_new, error)
             nfev += 1
-        err = _error_norm(error, w, w_new, rtol, atol)
+            err = _error_norm(error, w, w_new, rtol, atol)
         finite = _all_finite(w_new) and np.isfinite(err)
         if not finite:
             if h < 1e-10 * max(abs(t), 1.0) or not _all_finite(w):
@@ -406,6 +474,7 @@ def integrate_one_step(method, rhs, jac, args, w0, t0, tf, t_eval, rtol, atol, m
         if err > 1.0:
             h *= max(MIN_SHRINK, SAFETY * err ** (-1.0 / order))
             rejected += 1
+            just_rejected = True
             continue
         t_new = tf if last else t + h
         # output: requested times inside (t, t_new] by a sub-step from the step's start
@@ -414,6 +483,10 @@ def integrate_one_step(method, rhs, jac, args, w0, t0, tf, t_eval, rtol, atol, m
                 te = t_eval[next_eval]
                 if te == t_new:
                     ws[n_out] = w_new
+                elif high:
+                    _dop853_step(rhs, args, t, w, f0, te - t, K_sub, w_sub, stage_sub, rtol, atol)
+                    nfev += 12
+                    ws[n_out] = w_sub
                 elif explicit:
                     _dopri_step(rhs, args, t, w, f0, te - t, K_sub, w_sub, err_sub, stage_sub)
                     nfev += 6
@@ -433,8 +506,8 @@ def integrate_one_step(method, rhs, jac, args, w0, t0, tf, t_eval, rtol, atol, m
         accepted += 1
         if explicit:
             for p in range(size):
-                f0[p] = K[6, p]
-            if method == DOPRI5_DETECTING and _looks_stiff(K, w_new, w_stage, h):
+                f0[p] = K[last_stage, p]
+            if detecting and _looks_stiff(K, last_stage, w_new, w_stage, h, stiff_limit):
                 nonstiff_steps = 0
                 stiff_steps += 1
                 if stiff_steps == STIFF_STEPS and t < tf:
@@ -453,6 +526,9 @@ def integrate_one_step(method, rhs, jac, args, w0, t0, tf, t_eval, rtol, atol, m
             status = DIVERGED
             break
         factor = MAX_GROWTH if err == 0.0 else min(MAX_GROWTH, SAFETY * err ** (-1.0 / order))
+        if just_rejected:                             # no growth right after a rejection (Hairer; scipy's RK45)
+            factor = min(factor, 1.0)
+            just_rejected = False
         h *= max(MIN_SHRINK, factor)
     return ts[:n_out], ws[:n_out], status, nfev, njev, accepted, rejected, t
 
@@ -902,7 +978,7 @@ def integrate_bdf(method, rhs, jac, args, w0, t0, tf, t_eval, rtol, atol, max_st
 
 @numba.njit(cache=True)
 def integrate_switching(method, rhs, jac, args, w0, t0, tf, t_eval, rtol, atol, max_steps):
-    """:func:`integrate_one_step`, and with ``method = DOPRI5_DETECTING`` BDF from where it stopped as stiff.
+    """:func:`integrate_one_step`, and with a DETECTING ``method`` BDF from where it stopped as stiff.
 
     Returns :func:`integrate_one_step`'s tuple plus the time of the hand-over (NaN when there was none); the
     output rows of the two integrators are joined, each time once.

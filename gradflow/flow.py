@@ -48,7 +48,7 @@ DEFAULT_MAX_STEPS = 1_000_000
 #: Objectives with more parameters than this get an explicit method from "auto" when they have no compiled kernels
 #: (a dense Jacobian costs P Hessian-vector products).
 DENSE_JACOBIAN_LIMIT = 400
-#: "auto" chooses the explicit 'dopri5' when an explicit method would need fewer than this many steps for
+#: "auto" chooses an explicit method ('dopri5' or 'dop853') when it would need fewer than this many steps for
 #: stability alone, :math:`\rho(\nabla^2 L(w_0))\,(t_f - t_0) / 3.3`, and the stiff 'bdf' otherwise.
 EXPLICIT_STEP_LIMIT = 300
 #: Up to this many parameters "auto" takes :math:`\rho(\nabla^2 L(w_0))` from the dense Hessian; above, from
@@ -66,8 +66,12 @@ COLLECT_AFTER_DENSE_SIZE = 1000
 STIFFNESS_POWER_ITERATIONS = 30
 #: Rows of an ensemble's W0 at which "auto" judges stiffness (evenly spread; 'bdf' only when every one is stiff).
 ENSEMBLE_STIFFNESS_SAMPLES = 8
-#: Stability limit :math:`h\rho` of Dormand-Prince 5(4) on the negative real axis.
+#: Stability limit :math:`h\rho` of Dormand-Prince 5(4) on the negative real axis.  (Dormand-Prince 8(5,3)'s, near
+#: 6, comes with twice the stages: the two need about as many gradients for stability alone.)
 DOPRI5_STABILITY = 3.3
+#: "auto"'s explicit method is 'dop853' at ``rtol`` up to this and 'dopri5' above: at tight tolerances the 8th-order
+#: pair takes fewer gradients (see ``benchmarks/bench_flow.py``).
+HIGH_ORDER_RTOL = 1e-7
 #: Number of output times, evenly spaced over ``t_span``, when ``t_eval`` is not given and there are no steps to
 #: report: of :meth:`GradientFlow.solve_ensemble`, and of method "quadratic".
 DEFAULT_ENSEMBLE_POINTS = 101
@@ -84,18 +88,21 @@ _SCIPY_METHODS = {
 }
 _COMPILED_METHODS = {
     "dopri5": "compiled (numba): explicit Dormand-Prince 5(4), adaptive steps (non-stiff)",
+    "dop853": "compiled (numba): explicit Dormand-Prince 8(5,3), adaptive steps (non-stiff, tight tolerances)",
     "exprb32": "compiled (numba): exponential Rosenbrock 3(2) with the exact Hessian (stiff; exact for quadratic losses)",
     "bdf": "compiled (numba): variable-order BDF 1-5 with the exact Hessian, reused across steps (stiff)",
 }
 _COMPILED_CODES = {"dopri5": _integrators.DOPRI5, "exprb32": _integrators.EXPRB32, "bdf": _integrators.BDF,
-                   "dopri5+bdf": _integrators.DOPRI5_DETECTING}
+                   "dopri5+bdf": _integrators.DOPRI5_DETECTING, "dop853": _integrators.DOP853,
+                   "dop853+bdf": _integrators.DOP853_DETECTING}
 _EXACT_METHODS = {
     "quadratic": "exact, no time steps, for a quadratic objective (FeatureRegression with the square loss): "
                  "w(t) = exp(-H t) w0 + H^+ (I - exp(-H t)) b in the eigenbasis of the constant Hessian H",
 }
 _STIFF_SCIPY = ("Radau", "BDF", "LSODA")
-#: The methods that use the exact Jacobian against stiffness ('dopri5+bdf' hands over to 'bdf' where needed).
-_STIFF_METHODS = _STIFF_SCIPY + ("bdf", "exprb32", "dopri5+bdf", "quadratic")
+#: The methods that use the exact Jacobian against stiffness ('dopri5+bdf' and 'dop853+bdf' hand over to 'bdf' where
+#: needed).
+_STIFF_METHODS = _STIFF_SCIPY + ("bdf", "exprb32", "dopri5+bdf", "dop853+bdf", "quadratic")
 #: The methods that hold dense P x P matrices, and how many float64 ones per run at their peak (measured at
 #: P = 2,970: 'bdf' 5, 'exprb32' 7, scipy's 'BDF' 5.2; Radau's complex factors count twice), rounded up.
 _DENSE_MATRICES = {"bdf": 6, "exprb32": 8, "BDF": 6, "LSODA": 6, "Radau": 8, "quadratic": _quadratic.DENSE_MATRICES}
@@ -133,11 +140,13 @@ class GradientFlow:
 
     METHODS = {
         "auto": "the fastest suitable method: 'quadratic' for a quadratic objective (when its dense Hessian fits in "
-                "memory); otherwise with compiled kernels 'bdf', or 'dopri5' when the flow is not stiff "
-                "over t_span (rho(Hessian at w0) * (tf - t0) / 3.3 < EXPLICIT_STEP_LIMIT), handing over to 'bdf' "
-                "where it turns stiff (method 'dopri5+bdf'; an ensemble gets 'bdf' only when the "
+                "memory); otherwise with compiled kernels 'bdf', or an explicit method when the flow is not stiff "
+                "over t_span (rho(Hessian at w0) * (tf - t0) / 3.3 < EXPLICIT_STEP_LIMIT): 'dop853' at rtol <= "
+                f"HIGH_ORDER_RTOL = {HIGH_ORDER_RTOL:g}, else 'dopri5', handing over to 'bdf' where the flow turns "
+                "stiff (method 'dopri5+bdf' or 'dop853+bdf'; an ensemble gets 'bdf' only when the "
                 f"ENSEMBLE_STIFFNESS_SAMPLES = {ENSEMBLE_STIFFNESS_SAMPLES} rows spread over W0 are all stiff), "
-                f"and 'dopri5' alone beyond COMPILED_STIFF_LIMIT = {COMPILED_STIFF_LIMIT} parameters; without compiled "
+                f"and the explicit method alone beyond COMPILED_STIFF_LIMIT = {COMPILED_STIFF_LIMIT} parameters; "
+                "without compiled "
                 "kernels 'LSODA' with the exact Jacobian (or 'RK45' beyond a few hundred parameters)",
         **_COMPILED_METHODS,
         **_EXACT_METHODS,
@@ -212,7 +221,7 @@ class GradientFlow:
         rtol, atol = _validate_tolerances(rtol, atol)
         events = _validate_events(events)
         max_steps = check_int("max_steps", max_steps, minimum=1)
-        chosen = self._resolve_method(method, events is not None, (w0,), tf - t0)
+        chosen = self._resolve_method(method, events is not None, (w0,), tf - t0, rtol)
         self._check_dense_memory(chosen, 1)
         if chosen == "quadratic":
             times, path, status, message, info = self._solve_quadratic(w0[None], t0, tf, t_eval)
@@ -220,7 +229,7 @@ class GradientFlow:
         elif chosen in _COMPILED_METHODS:
             times, path, status, message, info = self._solve_compiled(self._switching(method, chosen), w0, t0, tf,
                                                                       t_eval, rtol, atol, max_steps)
-            chosen = "dopri5+bdf" if "switched_to_bdf_at" in info else chosen
+            chosen = f"{chosen}+bdf" if "switched_to_bdf_at" in info else chosen
             t_events = None
         else:
             times, path, status, message, info, t_events = self._solve_scipy(chosen, w0, t0, tf, t_eval, rtol, atol,
@@ -257,7 +266,7 @@ class GradientFlow:
         # "auto" judges stiffness at up to ENSEMBLE_STIFFNESS_SAMPLES rows spread over W0: 'bdf' only when all are stiff,
         # since the rows of 'dopri5+bdf' that start stiff hand over within a few steps
         samples = W0[np.unique(np.linspace(0, W0.shape[0] - 1, ENSEMBLE_STIFFNESS_SAMPLES).astype(int))]
-        chosen = self._resolve_method(method, False, samples, tf - t0)
+        chosen = self._resolve_method(method, False, samples, tf - t0, rtol)
         m = W0.shape[0]
         self._check_dense_memory(chosen, min(m, numba.get_num_threads()) if chosen in _COMPILED_METHODS else 1)
         switched = np.full(m, np.nan)
@@ -307,13 +316,13 @@ class GradientFlow:
         info = {"status": statuses, "points_reached": reached.tolist(), "nfev": run_nfev, "rtol": rtol, "atol": atol}
         if np.isfinite(switched).any():
             info["switched_to_bdf_at"] = [float(t) if np.isfinite(t) else None for t in switched]
-        elif chosen == "dopri5+bdf":
-            chosen = "dopri5"                         # no run turned stiff
+        elif chosen.endswith("+bdf"):
+            chosen = chosen[:-len("+bdf")]            # no run turned stiff
         return self._trajectory(t_eval[:n_common], out[:n_common], status, message, chosen, info, rtol, atol, None,
                                 nfev=sum(run_nfev))
 
     # ------------------------------------------------------------- internals
-    def _resolve_method(self, method, has_events, starts, span):
+    def _resolve_method(self, method, has_events, starts, span, rtol):
         if not isinstance(method, str) or method not in self.METHODS:
             raise (TypeError if not isinstance(method, str) else ValueError)(
                 f"`method` must be one of {', '.join(repr(m) for m in self.METHODS)}; got {describe(method)}."
@@ -324,10 +333,11 @@ class GradientFlow:
             if _quadratic.is_quadratic(self.obj) and dense_fits(self.size, _quadratic.DENSE_MATRICES):
                 return "quadratic"
             if self.kernels is not None:
+                explicit = "dop853" if rtol <= HIGH_ORDER_RTOL else "dopri5"
                 if self.size > COMPILED_STIFF_LIMIT:
-                    return "dopri5"
+                    return explicit
                 stiff = all(self._explicit_steps(w0, span) >= EXPLICIT_STEP_LIMIT for w0 in starts)
-                return "bdf" if stiff else "dopri5"
+                return "bdf" if stiff else explicit
             return "LSODA" if self.size <= DENSE_JACOBIAN_LIMIT else "RK45"
         if method == "quadratic":
             if not _quadratic.is_quadratic(self.obj):
@@ -362,10 +372,10 @@ class GradientFlow:
 
     def _switching(self, requested, chosen):
         """The compiled method to run: "auto"'s explicit choice hands over to 'bdf' where the flow turns stiff
-        ('dopri5+bdf'), since "auto" judged stiffness at the start only; not beyond ``COMPILED_STIFF_LIMIT``
-        parameters."""
-        hand_over = requested == "auto" and chosen == "dopri5" and self.size <= COMPILED_STIFF_LIMIT
-        return "dopri5+bdf" if hand_over else chosen
+        ('dopri5+bdf', 'dop853+bdf'), since "auto" judged stiffness at the start only; not beyond
+        ``COMPILED_STIFF_LIMIT`` parameters."""
+        hand_over = requested == "auto" and chosen in ("dopri5", "dop853") and self.size <= COMPILED_STIFF_LIMIT
+        return f"{chosen}+bdf" if hand_over else chosen
 
     def _stiff_advice(self, method) -> str:
         """How to get past stiffness after an explicit ``method``, as " or ..." (empty after a stiff one): a stiff
@@ -383,7 +393,8 @@ class GradientFlow:
         if method in _DENSE_MATRICES:
             runs = f" ({runs_at_once} runs at once)" if runs_at_once > 1 else ""
             check_dense_fits(self.size, _DENSE_MATRICES[method], f"`method` {method!r}{runs}",
-                             "Use an explicit method: 'dopri5' (compiled), 'RK45' or 'DOP853', or method='auto', "
+                             "Use an explicit method: 'dopri5' or 'dop853' (compiled), 'RK45' or 'DOP853', or "
+                             "method='auto', "
                              "which chooses one at this size.", copies=runs_at_once)
 
     def _solve_quadratic(self, W0, t0, tf, t_eval):
@@ -426,7 +437,7 @@ class GradientFlow:
         if switched_at is not None:
             info["switched_to_bdf_at"] = switched_at
             message += (f"; explicit steps until t = {switched_at:g}, where the flow turned stiff (h |lambda| held at "
-                        "the stability limit of 'dopri5'), then 'bdf'")
+                        f"the stability limit of {method.split('+')[0]!r}), then 'bdf'")
         return ts, ws, status, message, info
 
     def _solve_scipy(self, method, w0, t0, tf, t_eval, rtol, atol, events, max_steps):

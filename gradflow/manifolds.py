@@ -551,7 +551,7 @@ def hartman_grobman(flow, w_star, radius=DEFAULT_RADIUS, samples=DEFAULT_SAMPLES
     method : str, default ``DEFAULT_METHOD`` = "LSODA"
         Integrator of the forward flow (a key of ``GradientFlow.METHODS``).  The crossing searches (they need
         events) and the backward flow (the flow of :math:`-L`, which has no compiled kernels) use it when it is a
-        scipy method and ``DEFAULT_METHOD`` when it is a compiled one ("bdf", "dopri5", "exprb32") or "auto".
+        scipy method and ``DEFAULT_METHOD`` when it is a compiled one ("bdf", "dopri5", "dop853", "exprb32") or "auto".
     tol : float, optional
         Zero threshold on the eigenvalues, as in :func:`gradflow.linearize`.
 
