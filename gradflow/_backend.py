@@ -69,6 +69,8 @@ def to_real_numpy(x) -> np.ndarray:
     """``x`` as a float64 NumPy array; a bare ``TypeError`` (the caller names the parameter) for what NumPy would
     convert wrongly or silently, complex numbers (it drops the imaginary part), ``None`` (it makes NaN), booleans
     and strings ("0.25"), and a ``TypeError`` or ``ValueError`` for what it cannot convert."""
+    if type(x) is np.ndarray and x.dtype == np.float64:
+        return x
     array = to_numpy(x)
     if array.dtype.kind in "bcUS" or (array.dtype == object and any(item is None or isinstance(item, (bool, str))
                                                                      for item in array.flat)):

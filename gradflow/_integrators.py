@@ -140,6 +140,13 @@ def _all_finite(x):
     return True
 
 
+@numba.njit(cache=True)
+def finite_vector(x):
+    """Whether every entry of the vector ``x`` is finite, from Python: a compiled loop takes a tenth of a
+    microsecond on a short vector, NumPy's ``isfinite(x).all()`` a microsecond (and a dot product warns on overflow)."""
+    return _all_finite(x)
+
+
 @numba.njit(cache=True, inline="always")
 def _below_resolution(h, t):
     """Whether a step h from t is too small to advance t: at most ``UNDERFLOW_SPACINGS`` float spacings at t
@@ -353,34 +360,31 @@ def _exprb_step(rhs, args, t, w, f0, J, eigenvalues, Q, Qt, h, w_new, error):
 
 
 # --------------------------------------------------------------------- the driver
-def compiled(method, kernels, ensemble=False):
-    """The compiled entry point of ``method`` (a method code above) for bound ``kernels``.
+def compiled(kernels, ensemble_method=None):
+    """The compiled entry point of :func:`integrate_recorded` for bound ``kernels`` (from ``_kernels.bind``),
+    or with ``ensemble_method`` (a method code above) the parallel ensemble driver that runs it.
 
-    ``entry(method, kernels.rhs, kernels.jac, kernels.args, w0, t0, tf, t_eval,
-    rtol, atol, max_steps)`` returns ``(ts, ws, status, nfev, njev, accepted,
-    rejected, t_reached)``, ``t_reached`` the time where the integration
-    stopped, and for the DETECTING codes (:func:`integrate_switching`) the
-    hand-over time after them: with an empty ``t_eval`` every accepted step,
-    otherwise the solution at each time of ``t_eval`` (sorted, in [t0, tf])
-    reached before a failure.  With ``ensemble=True`` the entry point takes
-    ``W0`` (m, P) and fills ``out, status, nfev, n_points, switched`` (see
-    :func:`ensemble_one_step`), integrating the rows in parallel.  ``kernels``
-    come from ``_kernels.bind``.
+    ``entry(method, kernels.rhs, kernels.jac, kernels.hvp, kernels.value, kernels.args, w0, t0, tf, t_eval,
+    rtol, atol, max_steps, stiff_radius, iterations, record, slack)``: with an empty ``t_eval`` the output rows
+    are every accepted step, otherwise the solution at each time of ``t_eval`` (sorted, in [t0, tf]) reached
+    before a failure.  The ensemble entry takes ``(method, rhs, jac, args, W0 (m, P), t0, tf, t_eval, rtol, atol,
+    max_steps)`` and fills ``out, status, nfev, n_points, switched`` (see :func:`ensemble_one_step`), integrating
+    the rows in parallel.
     """
     # specialize() closes a driver to new signatures, so every driver is compiled before the ones that call it
     single = _signature(kernels, ensemble=False)
-    if method == BDF:
-        entry = specialize(integrate_bdf, single)
-    else:
-        entry = specialize(integrate_one_step, single)
-        detecting = method in (DOPRI5_DETECTING, DOP853_DETECTING)
-        if detecting or ensemble:                     # ensemble_one_step runs integrate_switching
-            specialize(integrate_bdf, single)
-            switching = specialize(integrate_switching, single)
-            entry = switching if detecting else entry
-    if not ensemble:
-        return entry
-    return specialize(ensemble_bdf if method == BDF else ensemble_one_step, _signature(kernels, ensemble=True))
+    types, i64, f64 = kernels.types, numba.types.int64, numba.types.float64
+    vector = numba.types.float64[::1]
+    specialize(integrate_one_step, single)
+    specialize(integrate_bdf, single)
+    specialize(integrate_switching, single)
+    if ensemble_method is not None:
+        return specialize(ensemble_bdf if ensemble_method == BDF else ensemble_one_step,
+                          _signature(kernels, ensemble=True))
+    compiled_spectral_radius(kernels)
+    specialize(largest_excess_rise, (numba.types.float64[:, ::1], f64, f64, f64))
+    return specialize(integrate_recorded, (i64, types.rhs, types.jac, types.hvp, types.value, types.args, vector, f64,
+                                           f64, vector, f64, f64, i64, f64, i64, numba.types.boolean, f64))
 
 
 def _signature(kernels, ensemble):
@@ -1003,6 +1007,60 @@ def integrate_switching(method, rhs, jac, args, w0, t0, tf, t_eval, rtol, atol, 
     ws_all[n:] = ws_b[skip:]
     return (ts_all, ws_all, status, nfev + nfev_b, njev + njev_b, accepted + accepted_b, rejected + rejected_b,
             reached, t_switch)
+
+
+@numba.njit(cache=True)
+def integrate_recorded(method, rhs, jac, hvp, value, args, w0, t0, tf, t_eval, rtol, atol, max_steps, stiff_radius,
+                       iterations, record, slack):
+    r"""One run from start to finish in a single compiled call: the choice of method, the integration, the loss.
+
+    When ``stiff_radius > 0`` ("auto"), BDF runs instead of ``method`` where the flow is stiff at ``w0``:
+    :math:`\rho(\nabla^2 L(w_0))` (:func:`hessian_spectral_radius` with ``iterations``) at least
+    ``stiff_radius``, or not finite.  With ``record``, ``value`` gives the loss at every output row up to the
+    first where it is not finite, and :func:`largest_excess_rise` its largest rise beyond the tolerances.
+
+    Returns :func:`integrate_switching`'s tuple, then ``bdf_from_start``, ``loss`` (empty without ``record``),
+    ``kept`` (the rows before the first non-finite loss; all rows without ``record``) and the rise's
+    ``(k, rise)``.
+    """
+    bdf_from_start = False
+    if stiff_radius > 0.0:
+        radius = hessian_spectral_radius(jac, hvp, args, w0, iterations)
+        bdf_from_start = not radius < stiff_radius
+    if bdf_from_start or method == BDF:
+        ts, ws, status, nfev, njev, accepted, rejected, reached = integrate_bdf(BDF, rhs, jac, args, w0, t0, tf,
+                                                                                t_eval, rtol, atol, max_steps)
+        switched = np.nan
+    else:
+        ts, ws, status, nfev, njev, accepted, rejected, reached, switched = integrate_switching(
+            method, rhs, jac, args, w0, t0, tf, t_eval, rtol, atol, max_steps)
+    n = ts.shape[0]
+    loss = np.empty(n if record else 0)
+    kept = n
+    k, rise = -1, 0.0
+    if record:
+        for i in range(n):
+            loss[i] = value(ws[i], args)
+            if not np.isfinite(loss[i]):
+                kept = i
+                break
+        k, rise = largest_excess_rise(loss[:kept].reshape((kept, 1)), rtol, atol, slack)
+    return (ts, ws, status, nfev, njev, accepted, rejected, reached, switched, bdf_from_start, loss, kept, k, rise)
+
+
+@numba.njit(cache=True)
+def largest_excess_rise(loss, rtol, atol, slack):
+    """``(k, rise)`` of the largest rise ``loss[k + 1, run] - loss[k, run]`` (over the runs, the columns of
+    ``loss``) beyond ``slack (rtol |loss[k, run]| + atol) + 1e-14``, or ``(-1, 0)`` when there is none: where
+    the loss, a Lyapunov function of the flow, rose more than the tolerances explain."""
+    best_k, best_excess, best_rise = -1, 0.0, 0.0
+    for k in range(loss.shape[0] - 1):
+        for run in range(loss.shape[1]):
+            rise = loss[k + 1, run] - loss[k, run]
+            excess = rise - (slack * (rtol * abs(loss[k, run]) + atol) + 1e-14)
+            if excess > best_excess:
+                best_k, best_excess, best_rise = k, excess, rise
+    return best_k, best_rise
 
 
 @numba.njit(cache=True, parallel=True)

@@ -24,6 +24,7 @@ a solution along which the loss rises says so in its message.
 
 from __future__ import annotations
 
+import functools
 import gc
 import math
 import numbers
@@ -33,10 +34,11 @@ import numpy as np
 import scipy.integrate
 
 from . import _backend, _integrators, _quadratic, _threads
-from ._kernels import bind, compiled_kernels, network_hvp
+from ._kernels import bind, compiled_kernels, network_hvp, specialize
 from ._validation import check_dense_fits, check_int, check_real, dense_fits, describe
 from .models import Network
 from .objective import Objective
+from .symbolic import CompiledObjective
 from .trajectory import Trajectory, evaluate_path
 
 __all__ = ["GradientFlow"]
@@ -161,13 +163,18 @@ class GradientFlow:
         self._entries = {}
         self._spectral_radius = None
         self._quadratic_spectrum = None
+        # the loss along a compiled run comes from the value kernel inside the run, where it is obj.value
+        self._records_loss = isinstance(obj, CompiledObjective) and type(obj).value is CompiledObjective.value
 
-    def _compiled(self, method, ensemble=False):
-        """The bound kernels and the compiled entry point of ``method``, made once per flow."""
-        key = (method, ensemble)
-        if key not in self._entries:
-            self._entries[key] = _integrators.compiled(_COMPILED_CODES[method], self._bound_kernels(), ensemble)
-        return self._bound, self._entries[key]
+    def _compiled(self, ensemble_method=None):
+        """The bound kernels and a compiled entry point (``_integrators.compiled``), made once per flow: of a
+        single run, or of an ensemble of ``ensemble_method``."""
+        key = ensemble_method and _COMPILED_CODES[ensemble_method] == _integrators.BDF
+        entry = self._entries.get(key)
+        if entry is None:
+            code = None if ensemble_method is None else _COMPILED_CODES[ensemble_method]
+            entry = self._entries[key] = _integrators.compiled(self._bound_kernels(), code)
+        return self._bound, entry
 
     def _bound_kernels(self):
         """The kernels as typed function pointers (``_kernels.bind``), made once per flow."""
@@ -221,15 +228,18 @@ class GradientFlow:
         rtol, atol = _validate_tolerances(rtol, atol)
         events = _validate_events(events)
         max_steps = check_int("max_steps", max_steps, minimum=1)
-        chosen = self._resolve_method(method, events is not None, (w0,), tf - t0, rtol)
+        chosen, judge_stiffness = self._resolve_method(method, events is not None, rtol)
         self._check_dense_memory(chosen, 1)
+        recorded = None
         if chosen == "quadratic":
             times, path, status, message, info = self._solve_quadratic(w0[None], t0, tf, t_eval)
             path, t_events = path[:, 0], None
         elif chosen in _COMPILED_METHODS:
-            times, path, status, message, info = self._solve_compiled(self._switching(method, chosen), w0, t0, tf,
-                                                                      t_eval, rtol, atol, max_steps)
-            chosen = f"{chosen}+bdf" if "switched_to_bdf_at" in info else chosen
+            # "auto": the compiled run itself judges stiffness at w0 (rho * (tf - t0) / DOPRI5_STABILITY against
+            # EXPLICIT_STEP_LIMIT, as _explicit_steps does) and runs 'bdf' when it is stiff
+            stiff_radius = EXPLICIT_STEP_LIMIT * DOPRI5_STABILITY / (tf - t0) if judge_stiffness else 0.0
+            chosen, times, path, status, message, info, recorded = self._solve_compiled(
+                self._switching(method, chosen), w0, t0, tf, t_eval, rtol, atol, max_steps, stiff_radius)
             t_events = None
         else:
             times, path, status, message, info, t_events = self._solve_scipy(chosen, w0, t0, tf, t_eval, rtol, atol,
@@ -238,7 +248,7 @@ class GradientFlow:
                 gc.collect()                          # scipy's solver holds a reference cycle to its dense matrices
         if status == "failed" and _has_kinks(self.obj):
             message += _KINK_NOTE
-        return self._trajectory(times, path, status, message, chosen, info, rtol, atol, t_events)
+        return self._trajectory(times, path, status, message, chosen, info, rtol, atol, t_events, recorded=recorded)
 
     def solve_ensemble(self, W0, t_span, t_eval=None, method="auto", rtol=DEFAULT_RTOL, atol=DEFAULT_ATOL,
                        max_steps=DEFAULT_MAX_STEPS) -> Trajectory:
@@ -266,7 +276,9 @@ class GradientFlow:
         # "auto" judges stiffness at up to ENSEMBLE_STIFFNESS_SAMPLES rows spread over W0: 'bdf' only when all are stiff,
         # since the rows of 'dopri5+bdf' that start stiff hand over within a few steps
         samples = W0[np.unique(np.linspace(0, W0.shape[0] - 1, ENSEMBLE_STIFFNESS_SAMPLES).astype(int))]
-        chosen = self._resolve_method(method, False, samples, tf - t0, rtol)
+        chosen, judge_stiffness = self._resolve_method(method, False, rtol)
+        if judge_stiffness and all(self._explicit_steps(w0, tf - t0) >= EXPLICIT_STEP_LIMIT for w0 in samples):
+            chosen = "bdf"
         m = W0.shape[0]
         self._check_dense_memory(chosen, min(m, numba.get_num_threads()) if chosen in _COMPILED_METHODS else 1)
         switched = np.full(m, np.nan)
@@ -282,7 +294,7 @@ class GradientFlow:
             codes = np.full(m, _integrators.UNFINISHED, dtype=np.int64)
             nfev = np.zeros(m, dtype=np.int64)
             reached = np.zeros(m, dtype=np.int64)
-            k, entry = self._compiled(chosen, ensemble=True)
+            k, entry = self._compiled(chosen)
             # every thread eigendecomposes its own Jacobians (LAPACK beyond SMALL_EIGEN_LIMIT parameters) and calls
             # BLAS for large layers; a multithreaded BLAS inside each would oversubscribe the cores (16 cores, 1,000
             # runs of the Figure 8 net, then through LAPACK: 3.7 s with its threads, 2.3 s without).  One run keeps
@@ -322,23 +334,21 @@ class GradientFlow:
                                 nfev=sum(run_nfev))
 
     # ------------------------------------------------------------- internals
-    def _resolve_method(self, method, has_events, starts, span, rtol):
+    def _resolve_method(self, method, has_events, rtol):
+        """``(chosen, judge_stiffness)``: the method to run, and whether "auto" still has to judge the stiffness at
+        the start (then ``chosen`` is the explicit method, which 'bdf' replaces where the flow is stiff)."""
         if not isinstance(method, str) or method not in self.METHODS:
             raise (TypeError if not isinstance(method, str) else ValueError)(
                 f"`method` must be one of {', '.join(repr(m) for m in self.METHODS)}; got {describe(method)}."
             )
         if method == "auto":
             if has_events:
-                return "LSODA" if self.size <= DENSE_JACOBIAN_LIMIT else "RK45"
+                return ("LSODA" if self.size <= DENSE_JACOBIAN_LIMIT else "RK45"), False
             if _quadratic.is_quadratic(self.obj) and dense_fits(self.size, _quadratic.DENSE_MATRICES):
-                return "quadratic"
+                return "quadratic", False
             if self.kernels is not None:
-                explicit = "dop853" if rtol <= HIGH_ORDER_RTOL else "dopri5"
-                if self.size > COMPILED_STIFF_LIMIT:
-                    return explicit
-                stiff = all(self._explicit_steps(w0, span) >= EXPLICIT_STEP_LIMIT for w0 in starts)
-                return "bdf" if stiff else explicit
-            return "LSODA" if self.size <= DENSE_JACOBIAN_LIMIT else "RK45"
+                return ("dop853" if rtol <= HIGH_ORDER_RTOL else "dopri5"), self.size <= COMPILED_STIFF_LIMIT
+            return ("LSODA" if self.size <= DENSE_JACOBIAN_LIMIT else "RK45"), False
         if method == "quadratic":
             if not _quadratic.is_quadratic(self.obj):
                 raise ValueError(
@@ -356,19 +366,24 @@ class GradientFlow:
                 )
             if has_events:
                 raise ValueError(f"`events` need a scipy method; `method` {method!r} is compiled. Use 'LSODA' or 'RK45'.")
-        return method
+        return method, False
 
     def _explicit_steps(self, w0, span) -> float:
         """Steps an explicit method needs over ``span`` for stability alone, from the Hessian's spectral radius at w0:
         estimated by ``STIFFNESS_POWER_ITERATIONS`` compiled power iterations on the network kernels' HVP beyond
         ``DENSE_STIFFNESS_LIMIT`` parameters, otherwise exact from the dense Hessian (which a generated symbolic
         HVP builds anyway).  A non-finite Hessian counts as stiff (the stiff method then reports the failure)."""
-        dense = self.size <= DENSE_STIFFNESS_LIMIT or self.kernels.hvp is not network_hvp
         k = self._bound_kernels()
         if self._spectral_radius is None:
             self._spectral_radius = _integrators.compiled_spectral_radius(k)
-        radius = self._spectral_radius(k.jac, k.hvp, k.args, w0, 0 if dense else STIFFNESS_POWER_ITERATIONS)
+        radius = self._spectral_radius(k.jac, k.hvp, k.args, w0, self._stiffness_iterations())
         return (radius if math.isfinite(radius) else math.inf) * span / DOPRI5_STABILITY
+
+    def _stiffness_iterations(self) -> int:
+        """Power iterations of the stiffness estimate: none (the dense Hessian's exact spectral radius) up to
+        ``DENSE_STIFFNESS_LIMIT`` parameters or with a symbolic HVP (which builds the dense Hessian anyway)."""
+        dense = self.size <= DENSE_STIFFNESS_LIMIT or self.kernels.hvp is not network_hvp
+        return 0 if dense else STIFFNESS_POWER_ITERATIONS
 
     def _switching(self, requested, chosen):
         """The compiled method to run: "auto"'s explicit choice hands over to 'bdf' where the flow turns stiff
@@ -414,14 +429,20 @@ class GradientFlow:
                 f"the exact solution overflows after t = {times[first - 1] if first else t0:g}: the Hessian has a "
                 f"negative eigenvalue ({spec.eigenvalues[0]:.3g}), so the flow grows exponentially", info)
 
-    def _solve_compiled(self, method, w0, t0, tf, t_eval, rtol, atol, max_steps):
+    def _solve_compiled(self, method, w0, t0, tf, t_eval, rtol, atol, max_steps, stiff_radius):
+        """One compiled run of ``method`` (:func:`_integrators.integrate_recorded`; 'bdf' instead where
+        ``stiff_radius > 0`` and the flow is stiff at ``w0``): ``(method run, times, path, status, message, info,
+        recorded)``, ``recorded`` the ``(loss, kept, k, rise)`` the run computed along its path, or None."""
         requested = _NO_TIMES if t_eval is None else t_eval
-        k, entry = self._compiled(method)
-        ts, ws, code, nfev, njev, accepted, rejected, end, *switch = entry(_COMPILED_CODES[method], k.rhs, k.jac,
-                                                                           k.args, w0, t0, tf, requested, rtol, atol,
-                                                                           max_steps)
-        switched_at = float(switch[0]) if switch and math.isfinite(switch[0]) else None
-        status = _STATUS_NAMES[int(code)]
+        k, entry = self._compiled()
+        (ts, ws, code, nfev, njev, accepted, rejected, end, switched, bdf_from_start, loss, kept, rise_at,
+         rise) = entry(_COMPILED_CODES[method], k.rhs, k.jac, k.hvp, k.value, k.args, w0, t0, tf, requested, rtol,
+                       atol, max_steps, stiff_radius, self._stiffness_iterations() if stiff_radius > 0.0 else 0,
+                       self._records_loss, LYAPUNOV_SLACK)
+        handed_over = switched == switched            # not NaN
+        explicit = method.split("+")[0]
+        ran = "bdf" if bdf_from_start else (method if handed_over else explicit)
+        status = _STATUS_NAMES[code]
         if code == _integrators.SUCCESS:
             message = "the integration reached the end of the time span"
         elif code == _integrators.DIVERGED:
@@ -429,16 +450,16 @@ class GradientFlow:
                        "check the objective (scale of the data, weight decay) or the initial point")
         elif code == _integrators.STEP_UNDERFLOW:
             message = (f"the step size fell below the resolution of t after t = {end:g}: the solution may blow up in "
-                       f"finite time there; otherwise loosen rtol/atol{self._stiff_advice(method)}")
+                       f"finite time there; otherwise loosen rtol/atol{self._stiff_advice(ran)}")
         else:
             message = (f"stopped after max_steps = {max_steps} steps at t = {end:g}; raise "
-                       f"max_steps{self._stiff_advice(method)}")
-        info = {"nfev": int(nfev), "njev": int(njev), "accepted_steps": int(accepted), "rejected_steps": int(rejected)}
-        if switched_at is not None:
-            info["switched_to_bdf_at"] = switched_at
-            message += (f"; explicit steps until t = {switched_at:g}, where the flow turned stiff (h |lambda| held at "
-                        f"the stability limit of {method.split('+')[0]!r}), then 'bdf'")
-        return ts, ws, status, message, info
+                       f"max_steps{self._stiff_advice(ran)}")
+        info = {"nfev": nfev, "njev": njev, "accepted_steps": accepted, "rejected_steps": rejected}
+        if handed_over:
+            info["switched_to_bdf_at"] = switched
+            message += (f"; explicit steps until t = {switched:g}, where the flow turned stiff (h |lambda| held at "
+                        f"the stability limit of {explicit!r}), then 'bdf'")
+        return ran, ts, ws, status, message, info, ((loss, kept, rise_at, rise) if self._records_loss else None)
 
     def _solve_scipy(self, method, w0, t0, tf, t_eval, rtol, atol, events, max_steps):
         """``solve_ivp`` with ``method``, the exact Jacobian for the stiff methods, and a stop where the field is not
@@ -555,23 +576,36 @@ class GradientFlow:
         info = {"nfev": int(result.nfev), "njev": int(result.njev), "nlu": int(result.nlu)}
         return times, path, status, message, info, (result.t_events[:-1] if events is not None else None)
 
-    def _trajectory(self, times, path, status, message, method, info, rtol, atol, t_events, nfev=None):
-        loss, metrics = evaluate_path(self.obj, path.reshape(-1, self.size))
-        loss = loss.reshape(path.shape[:-1])
-        metrics = {k: v.reshape(path.shape[:-1]) for k, v in metrics.items()}
-        if not np.isfinite(loss).all():               # the last steps left the domain of L (log, sqrt) or overflow it
-            cut = int(np.argmin(np.isfinite(loss).reshape(loss.shape[0], -1).all(axis=1)))
-            note = (f"the loss is not finite at t = {times[cut]:g} (the weights left the domain where L is defined, "
+    def _trajectory(self, times, path, status, message, method, info, rtol, atol, t_events, nfev=None, recorded=None):
+        """The :class:`Trajectory` of a run: the loss (and metrics) along ``path``, cut before the first point where
+        the loss is not finite, and a warning where the loss rises.  ``recorded`` is ``(loss, kept, k, rise)`` when
+        the compiled run computed them (:func:`_integrators.integrate_recorded`)."""
+        if recorded is None:
+            loss, metrics = evaluate_path(self.obj, path.reshape(-1, self.size))
+            loss = loss.reshape(path.shape[:-1])
+            metrics = {k: v.reshape(path.shape[:-1]) for k, v in metrics.items()}
+            finite = np.isfinite(loss).all(axis=tuple(range(1, loss.ndim)))      # per point, over the runs
+            kept = loss.shape[0] if finite.all() else int(np.argmin(finite))
+        else:
+            (loss, kept, rise_at, rise), metrics = recorded, {}
+        if kept < loss.shape[0]:                      # the last steps left the domain of L (log, sqrt) or overflow it
+            note = (f"the loss is not finite at t = {times[kept]:g} (the weights left the domain where L is defined, "
                     "or L overflows there); the path stops before that time")
             status, message = (("diverged", note) if status in ("success", "terminated")
                                 else (status, f"{message}; {note}"))
-            times, path, loss = times[:cut], path[:cut], loss[:cut]
-            metrics = {k: v[:cut] for k, v in metrics.items()}
+            times, path, loss = times[:kept], path[:kept], loss[:kept]
+            metrics = {k: v[:kept] for k, v in metrics.items()}
         if path.shape[0] > 1 and status in ("success", "terminated"):
-            message = message + _lyapunov_note(times, loss, rtol, atol, self._stiff_advice(method))
-        return Trajectory(t=np.asarray(times, dtype=float), w=np.asarray(path), loss=np.asarray(loss), metrics=metrics,
-                          status=status, message=message, nfev=int(info.get("nfev", 0) if nfev is None else nfev),
-                          method=method, t_events=t_events, info=info)
+            if recorded is None:
+                rise_at, rise = _integrators.largest_excess_rise(
+                    np.ascontiguousarray(loss, dtype=np.float64).reshape(loss.shape[0], -1), rtol, atol, LYAPUNOV_SLACK)
+            if rise_at >= 0:
+                message += (f"; warning: the loss, a Lyapunov function of the flow, rose by {rise:.3g} between t = "
+                            f"{times[rise_at]:g} and t = {times[rise_at + 1]:g}, more than the tolerances allow: the "
+                            f"solution is inaccurate there; lower rtol/atol{self._stiff_advice(method)}")
+        return Trajectory(t=times, w=path, loss=loss, metrics=metrics, status=status, message=message,
+                          nfev=int(info.get("nfev", 0) if nfev is None else nfev), method=method, t_events=t_events,
+                          info=info)
 
     def _validate_w0(self, w0):
         w0 = _as_numpy_vector(w0, "w0")
@@ -580,9 +614,10 @@ class GradientFlow:
                 f"`w0` must have shape ({self.size},), one weight per parameter of the objective; got shape {w0.shape}. "
                 "For many initial conditions use solve_ensemble(W0) with W0 of shape (m, P)."
             )
-        if not _all_finite(w0):
+        w0 = np.ascontiguousarray(w0, dtype=np.float64)
+        if not _finite_vector()(w0):
             raise ValueError("`w0` must be finite; it has NaN or inf entries.")
-        return np.ascontiguousarray(w0, dtype=np.float64)
+        return w0
 
     def _validate_W0(self, W0):
         W0 = _as_numpy_vector(W0, "W0")
@@ -621,40 +656,19 @@ class _TooManySteps(Exception):
 
 
 def _all_finite(w) -> bool:
-    """Whether the vector ``w`` is finite: one dot product (sub-microsecond), or element by element when it overflows."""
-    with np.errstate(over="ignore", invalid="ignore"):
-        return math.isfinite(np.dot(w, w)) or bool(np.isfinite(w).all())
+    """Whether every entry of the array ``w`` is finite (:func:`_integrators.finite_vector`)."""
+    return _finite_vector()(np.ascontiguousarray(w, dtype=np.float64).reshape(-1))
+
+
+@functools.cache
+def _finite_vector():
+    return specialize(_integrators.finite_vector, (numba.types.float64[::1],))
 
 
 def _has_kinks(obj) -> bool:
     """Whether ``obj`` is a network whose activation is not smooth (ReLU): its vector field jumps."""
     model = getattr(obj, "model", None)
     return isinstance(model, Network) and not model.activation.is_smooth
-
-
-def _lyapunov_note(times, loss, rtol, atol, advice) -> str:
-    """A sentence when the loss rises along the computed path by more than the tolerances explain."""
-    k, rise = _largest_excess_rise(np.ascontiguousarray(loss, dtype=np.float64).reshape(loss.shape[0], -1),
-                                        rtol, atol, LYAPUNOV_SLACK)
-    if k < 0:
-        return ""
-    return (f"; warning: the loss, a Lyapunov function of the flow, rose by {rise:.3g} between t = "
-            f"{times[k]:g} and t = {times[k + 1]:g}, more than the tolerances allow: the solution is inaccurate "
-            f"there; lower rtol/atol{advice}")
-
-
-@numba.njit(cache=True)
-def _largest_excess_rise(loss, rtol, atol, slack):
-    """``(k, rise)`` of the largest rise ``loss[k + 1, run] - loss[k, run]`` (over the runs, the columns of
-    ``loss``) beyond ``slack (rtol |loss[k, run]| + atol) + 1e-14``, or ``(-1, 0)`` when there is none."""
-    best_k, best_excess, best_rise = -1, 0.0, 0.0
-    for k in range(loss.shape[0] - 1):
-        for run in range(loss.shape[1]):
-            rise = loss[k + 1, run] - loss[k, run]
-            excess = rise - (slack * (rtol * abs(loss[k, run]) + atol) + 1e-14)
-            if excess > best_excess:
-                best_k, best_excess, best_rise = k, excess, rise
-    return best_k, best_rise
 
 
 def _validate_objective(obj):

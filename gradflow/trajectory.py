@@ -44,7 +44,7 @@ STATUSES = {
 _FORMAT_VERSION = 1
 
 
-@dataclasses.dataclass(frozen=True, eq=False)
+@dataclasses.dataclass(frozen=True, eq=False, init=False)
 class Trajectory:
     r"""A path of the weights under the flow :math:`\dot w = -\nabla L(w)`, GD or SGD.
 
@@ -86,12 +86,18 @@ class Trajectory:
     t_events: list | None = None
     info: dict = dataclasses.field(default_factory=dict)
 
-    def __post_init__(self):
-        if self.status not in STATUSES:
-            raise ValueError(f"`status` must be one of {', '.join(map(repr, STATUSES))}; got {self.status!r}.")
-        if not self.w.shape[0] == self.t.shape[0] == self.loss.shape[0]:
-            raise ValueError(f"`t`, `w` and `loss` must have one row per point; got {self.t.shape[0]}, "
-                             f"{self.w.shape[0]} and {self.loss.shape[0]} rows.")
+    def __init__(self, t, w, loss, metrics=None, status="success", message="", nfev=0, method="", t_events=None,
+                 info=None):
+        if status not in STATUSES:
+            raise ValueError(f"`status` must be one of {', '.join(map(repr, STATUSES))}; got {status!r}.")
+        if not w.shape[0] == t.shape[0] == loss.shape[0]:
+            raise ValueError(f"`t`, `w` and `loss` must have one row per point; got {t.shape[0]}, "
+                             f"{w.shape[0]} and {loss.shape[0]} rows.")
+        # written once, straight into the instance: the __init__ a frozen dataclass generates sets each field
+        # through object.__setattr__, a microsecond a trajectory, which short compiled solves notice
+        self.__dict__.update(t=t, w=w, loss=loss, metrics={} if metrics is None else metrics, status=status,
+                             message=message, nfev=nfev, method=method, t_events=t_events,
+                             info={} if info is None else info)
 
     @property
     def success(self) -> bool:

@@ -815,6 +815,55 @@ def test_a_loss_rising_along_the_computed_path_is_reported():
     assert "rose by" in traj.message and "Lyapunov" in traj.message
 
 
+class _SameValue(gf.symbolic.CompiledObjective):
+    """A compiled objective whose ``value`` is overridden (here by the same), so that flows compute its loss from
+    ``value`` after the run rather than inside it."""
+
+    def value(self, w):
+        return super().value(w)
+
+
+@pytest.mark.parametrize("rtol, atol, expected", [(1e-8, 1e-10, "the integration reached the end"),
+                                                  (0.5, 1.0, "rose by"),
+                                                  (0.99, 1.0, "the loss is not finite at t = ")])
+def test_the_loss_recorded_inside_a_compiled_run_is_the_one_computed_after_it(rtol, atol, expected):
+    """A compiled symbolic objective's run records the loss, the cut before a non-finite loss and the Lyapunov
+    check in its compiled call: the same path, loss and message as from ``obj.value`` afterwards.  At loose
+    tolerances dop853 outruns its stability limit on this stiff quadratic, so the loss rises, then overflows."""
+    import copy
+
+    import sympy as sp
+
+    w1, w2 = sp.symbols("w1 w2")
+    compiled = gf.symbolic.from_expr(500 * w1 ** 2 + sp.Rational(1, 2) * w2 ** 2, [w1, w2]).compile()
+    other = copy.copy(compiled)
+    other.__class__ = _SameValue
+    inside, after = gf.GradientFlow(compiled), gf.GradientFlow(other)
+    assert inside._records_loss and not after._records_loss
+    w0 = np.array([1.0, 1.0])
+    ours = inside.solve(w0, (0, 10), method="dop853", rtol=rtol, atol=atol)
+    theirs = after.solve(w0, (0, 10), method="dop853", rtol=rtol, atol=atol)
+    assert expected in ours.message
+    assert (ours.status, ours.message) == (theirs.status, theirs.message)
+    np.testing.assert_array_equal(ours.t, theirs.t)
+    np.testing.assert_array_equal(ours.w, theirs.w)
+    np.testing.assert_allclose(ours.loss, theirs.loss, rtol=1e-14, atol=0)
+    np.testing.assert_allclose(ours.loss, compiled.value(ours.w), rtol=1e-14, atol=0)
+
+
+def test_auto_judges_the_stiffness_at_w0_inside_the_compiled_run():
+    import sympy as sp
+
+    w1, w2 = sp.symbols("w1 w2")
+    flow = gf.GradientFlow(gf.symbolic.from_expr(500 * w1 ** 2 + sp.Rational(1, 2) * w2 ** 2, [w1, w2]).compile())
+    w0 = np.array([1.0, 1.0])                      # rho(H) = 1000 everywhere: stiff from a span of 0.99 on
+    assert flow._explicit_steps(w0, 0.95) < flow_module.EXPLICIT_STEP_LIMIT <= flow._explicit_steps(w0, 1.05)
+    short, long = flow.solve(w0, (0, 0.95)), flow.solve(w0, (0, 1.05))
+    assert short.method.startswith("dopri5") and long.method == "bdf" and short.success and long.success
+    assert flow.solve_ensemble(np.array([w0, 2 * w0]), (0, 1.05)).method == "bdf"
+    np.testing.assert_allclose(long.final, [np.exp(-1050.0), np.exp(-1.05)], rtol=1e-4, atol=1e-12)
+
+
 def test_a_correct_flow_carries_no_lyapunov_warning(two_parameter):
     traj = gf.GradientFlow(two_parameter).solve(np.array([0.1, 0.2]), (0, 20), method="RK45", rtol=1e-8)
     assert np.all(np.diff(traj.loss) <= 1e-12) and "warning" not in traj.message
