@@ -44,8 +44,10 @@ compiles it once per kernel family and caches it on disk.
     interpolating polynomial of the backward differences.
 
 The one-step integrators produce output at requested times by a sub-step of the
-accepted step from its start, which has the accuracy of a step; with no
-requested times every accepted step is returned.  Status codes:
+accepted step from its start, which has the accuracy of a step; ``dop853`` from
+its 7th-order interpolant instead (three more derivatives per step with
+output, however many times it holds).  With no requested times every accepted
+step is returned.  Status codes:
 0 success, 1 diverged (non-finite values), 2 failed (step size underflow),
 3 too many steps.
 """
@@ -120,6 +122,10 @@ _B8 = np.ascontiguousarray(scipy.integrate.DOP853.B, dtype=np.float64)
 _C8 = np.ascontiguousarray(scipy.integrate.DOP853.C[:12], dtype=np.float64)
 _E5 = np.ascontiguousarray(scipy.integrate.DOP853.E5, dtype=np.float64)
 _E3 = np.ascontiguousarray(scipy.integrate.DOP853.E3, dtype=np.float64)
+# its 7th-order dense output: three more stages (rows 13-15 of K) and the interpolant's coefficients from all 16
+_A8_EXTRA = np.ascontiguousarray(scipy.integrate.DOP853.A_EXTRA, dtype=np.float64)
+_C8_EXTRA = np.ascontiguousarray(scipy.integrate.DOP853.C_EXTRA, dtype=np.float64)
+_D8 = np.ascontiguousarray(scipy.integrate.DOP853.D, dtype=np.float64)
 
 
 @numba.njit(cache=True, inline="always")
@@ -314,6 +320,42 @@ def _dop853_step(rhs, args, t, w, f0, h, K, w_new, w_stage, rtol, atol):
     return h * err5 / np.sqrt((err5 + 0.01 * err3) * size)
 
 
+@numba.njit(cache=True, inline="always")
+def _dop853_interpolant(rhs, args, t, w, w_new, h, K, F, w_stage):
+    """The coefficients ``F`` (7, P) of DOP853's 7th-order interpolant over the accepted step (t, w) -> (t + h,
+    w_new), whose 13 derivatives ``K[:13]`` the step left; three more stages fill ``K[13:16]``."""
+    size = w.shape[0]
+    for e in range(3):
+        s = 13 + e
+        for p in range(size):
+            acc = 0.0
+            for r in range(s):
+                acc += _A8_EXTRA[e, r] * K[r, p]
+            w_stage[p] = w[p] + h * acc
+        rhs(t + _C8_EXTRA[e] * h, w_stage, K[s], args)
+    for p in range(size):
+        dw = w_new[p] - w[p]
+        F[0, p] = dw
+        F[1, p] = h * K[0, p] - dw
+        F[2, p] = 2.0 * dw - h * (K[12, p] + K[0, p])
+        for j in range(4):
+            acc = 0.0
+            for r in range(16):
+                acc += _D8[j, r] * K[r, p]
+            F[3 + j, p] = h * acc
+
+
+@numba.njit(cache=True, inline="always")
+def _dop853_interpolate(F, w, x, out):
+    """``out`` = the interpolant of :func:`_dop853_interpolant` at the fraction ``x`` in [0, 1] of the step."""
+    for p in range(w.shape[0]):
+        y = 0.0
+        for i in range(7):
+            y += F[6 - i, p]
+            y *= x if i % 2 == 0 else 1.0 - x
+        out[p] = w[p] + y
+
+
 # ------------------------------------------------------------ exponential Rosenbrock
 @numba.njit(cache=True)
 def _phi(k, z):
@@ -425,7 +467,8 @@ def integrate_one_step(method, rhs, jac, args, w0, t0, tf, t_eval, rtol, atol, m
     order = 8 if high else (5 if explicit else 3)
     h = _initial_step(rhs, args, t0, w, f0, order, rtol, atol, tf - t0)
     nfev += 1
-    K = np.empty((last_stage + 1, size))
+    K = np.empty((16 if high else 7, size))           # DOP853's 13 derivatives and 3 more for its dense output
+    F = np.empty((7 if high and dense else 0, size))
     n_jac = 0 if explicit else size                  # DOPRI5 never forms a Jacobian: no P x P matrix for large nets
     J = np.empty((n_jac, n_jac))
     eigenvalues = np.empty(n_jac)
@@ -435,7 +478,7 @@ def integrate_one_step(method, rhs, jac, args, w0, t0, tf, t_eval, rtol, atol, m
     error = np.empty(size)
     w_sub = np.empty(size)
     err_sub = np.empty(size)
-    K_sub = np.empty((last_stage + 1, size))
+    K_sub = np.empty((0 if high else 7, size))
     w_stage = np.empty(size)
     stage_sub = np.empty(size)                        # the sub-steps' own, so the stiffness test sees the step's
     stiff_steps, nonstiff_steps = 0, 0
@@ -481,16 +524,19 @@ def integrate_one_step(method, rhs, jac, args, w0, t0, tf, t_eval, rtol, atol, m
             just_rejected = True
             continue
         t_new = tf if last else t + h
-        # output: requested times inside (t, t_new] by a sub-step from the step's start
+        # output: requested times inside (t, t_new], by a sub-step from the step's start or DOP853's interpolant
         if dense:
+            interpolated = False
             while next_eval < t_eval.shape[0] and t_eval[next_eval] <= t_new:
                 te = t_eval[next_eval]
                 if te == t_new:
                     ws[n_out] = w_new
                 elif high:
-                    _dop853_step(rhs, args, t, w, f0, te - t, K_sub, w_sub, stage_sub, rtol, atol)
-                    nfev += 12
-                    ws[n_out] = w_sub
+                    if not interpolated:
+                        _dop853_interpolant(rhs, args, t, w, w_new, h, K, F, w_sub)
+                        nfev += 3
+                        interpolated = True
+                    _dop853_interpolate(F, w, (te - t) / h, ws[n_out])
                 elif explicit:
                     _dopri_step(rhs, args, t, w, f0, te - t, K_sub, w_sub, err_sub, stage_sub)
                     nfev += 6

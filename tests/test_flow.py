@@ -246,6 +246,34 @@ def test_one_dop853_step_equals_scipy_dop853_step(two_parameter):
     assert error > 0
 
 
+def test_dop853_interpolant_equals_scipy_dense_output(two_parameter):
+    k = _kernels.compiled_kernels(two_parameter)
+    w = np.array([0.2, -0.7])
+    fun = lambda t, y: -two_parameter.grad(y)                         # noqa: E731
+    scipy_solver = scipy.integrate.DOP853(fun, 0.0, w, 10.0, rtol=1e-6, atol=1e-9, first_step=0.3)
+    scipy_solver.step()
+    h, dense = scipy_solver.t - scipy_solver.t_old, scipy_solver.dense_output()
+    f, K, w_new, F = np.empty(2), np.empty((16, 2)), np.empty(2), np.empty((7, 2))
+    k.rhs(0.0, w, f, k.args)
+    _integrators._dop853_step(k.rhs, k.args, 0.0, w, f, h, K, w_new, np.empty(2), 1e-6, 1e-9)
+    _integrators._dop853_interpolant(k.rhs, k.args, 0.0, w, w_new, h, K, F, np.empty(2))
+    for x in (0.0, 0.1, 0.37, 0.8, 1.0):
+        ours = np.empty(2)
+        _integrators._dop853_interpolate(F, w, x, ours)
+        np.testing.assert_allclose(ours, dense(x * h), rtol=1e-14, atol=1e-15)
+
+
+def test_dop853_output_at_many_requested_times_costs_three_gradients_a_step(two_parameter):
+    flow, w0 = gf.GradientFlow(two_parameter), np.array([0.1, 0.2])
+    times = np.linspace(0.0, 10.0, 1001)
+    steps = flow.solve(w0, (0, 10), method="dop853", rtol=1e-10, atol=1e-12)
+    sampled = flow.solve(w0, (0, 10), t_eval=times, method="dop853", rtol=1e-10, atol=1e-12)
+    assert sampled.info["accepted_steps"] == steps.info["accepted_steps"]
+    assert sampled.nfev - steps.nfev <= 3 * steps.info["accepted_steps"]      # not 12 per requested time
+    reference = flow.solve(w0, (0, 10), t_eval=times, method="DOP853", rtol=1e-13, atol=1e-15)
+    np.testing.assert_allclose(sampled.w, reference.w, rtol=0, atol=1e-9)
+
+
 def test_dop853_takes_far_fewer_steps_than_dopri5_at_tight_tolerances(two_parameter):
     flow, w0 = gf.GradientFlow(two_parameter), np.array([0.1, 0.2])
     reference = flow.solve(w0, (0, 10), t_eval=[10.0], method="DOP853", rtol=1e-13, atol=1e-15).final
