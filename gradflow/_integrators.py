@@ -446,8 +446,8 @@ def integrate_one_step(method, rhs, jac, args, w0, t0, tf, t_eval, rtol, atol, m
     """The driver of the one-step methods DOPRI5, DOP853 and EXPRB32 (see :func:`compiled`).
 
     With ``method = DOPRI5_DETECTING`` or ``DOP853_DETECTING`` it stops with status ``STIFF`` where the
-    stiffness test (:data:`STIFF_H_LAMBDA`) fires, and then the last output row is the state it stopped at
-    (``t < tf``), with requested times or without.
+    stiffness test (:data:`STIFF_H_LAMBDA`, :data:`DOP853_STIFF_H_LAMBDA`) fires, and then the last output row is
+    the state it stopped at (``t < tf``), with requested times or without.
     """
     size = w0.shape[0]
     explicit = method != EXPRB32
@@ -517,6 +517,7 @@ def integrate_one_step(method, rhs, jac, args, w0, t0, tf, t_eval, rtol, atol, m
                 break
             h *= MIN_SHRINK
             rejected += 1
+            just_rejected = True
             continue
         if err > 1.0:
             h *= max(MIN_SHRINK, SAFETY * err ** (-1.0 / order))

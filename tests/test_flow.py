@@ -394,6 +394,24 @@ def test_auto_keeps_to_dopri5_beyond_the_compiled_stiff_limit(sharpening_valley,
     assert mild.info["accepted_steps"] > 3000
 
 
+def test_auto_keeps_to_the_explicit_method_where_bdf_does_not_fit_in_memory(monkeypatch):
+    import sympy as sp
+
+    from gradflow import _validation
+
+    w1, w2 = sp.symbols("w1 w2")
+    flow = gf.GradientFlow(gf.symbolic.from_expr(500 * w1 ** 2 + sp.Rational(1, 2) * w2 ** 2, [w1, w2]).compile())
+    w0 = np.array([1.0, 1.0])                      # rho(H) = 1000: stiff over (0, 50)
+    assert flow.solve(w0, (0, 50)).method == "bdf"
+    monkeypatch.setattr(_validation, "physical_memory", lambda: 300.0)      # bytes: not even bdf's 2 x 2 matrices
+    single = flow.solve(w0, (0, 50), max_steps=200_000)
+    assert single.method == "dopri5" and single.success, single.message
+    ensemble = flow.solve_ensemble(np.array([w0, 2 * w0]), (0, 50), max_steps=200_000)
+    assert ensemble.method == "dopri5" and ensemble.success, ensemble.message
+    with pytest.raises(ValueError, match="`method` 'bdf' holds dense P x P matrices"):
+        flow.solve(w0, (0, 50), method="bdf")
+
+
 @pytest.fixture(scope="module")
 def wide_net():
     """An MLP with P = 404,400 parameters: one dense P x P float64 matrix would take 1.3 TB."""
