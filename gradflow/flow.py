@@ -238,9 +238,11 @@ class GradientFlow:
         elif chosen in _COMPILED_METHODS:
             # "auto": the compiled run itself judges stiffness at w0 (rho * (tf - t0) / DOPRI5_STABILITY against
             # EXPLICIT_STEP_LIMIT, as _explicit_steps does) and runs 'bdf' when it is stiff
-            stiff_radius = EXPLICIT_STEP_LIMIT * DOPRI5_STABILITY / (tf - t0) if judge_stiffness else 0.0
+            run, stiff_radius = chosen, 0.0
+            if judge_stiffness:
+                run, stiff_radius = f"{chosen}+bdf", EXPLICIT_STEP_LIMIT * DOPRI5_STABILITY / (tf - t0)
             chosen, times, path, status, message, info, recorded = self._solve_compiled(
-                self._switching(method, chosen), w0, t0, tf, t_eval, rtol, atol, max_steps, stiff_radius)
+                run, w0, t0, tf, t_eval, rtol, atol, max_steps, stiff_radius)
             t_events = None
         else:
             times, path, status, message, info, t_events = self._solve_scipy(chosen, w0, t0, tf, t_eval, rtol, atol,
@@ -292,7 +294,7 @@ class GradientFlow:
             statuses = [exact_status] * m
             run_nfev = [0] * m
         elif chosen in _COMPILED_METHODS:
-            chosen = self._switching(method, chosen)
+            chosen = f"{chosen}+bdf" if judge_stiffness and chosen != "bdf" else chosen
             out = np.full((t_eval.shape[0], m, self.size), np.nan)
             codes = np.full(m, _integrators.UNFINISHED, dtype=np.int64)
             nfev = np.zeros(m, dtype=np.int64)
@@ -338,8 +340,10 @@ class GradientFlow:
 
     # ------------------------------------------------------------- internals
     def _resolve_method(self, method, has_events, rtol):
-        """``(chosen, judge_stiffness)``: the method to run, and whether "auto" still has to judge the stiffness at
-        the start (then ``chosen`` is the explicit method, which 'bdf' replaces where the flow is stiff)."""
+        """``(chosen, judge_stiffness)``: the method to run, and whether "auto" may still run 'bdf' (then ``chosen``
+        is the explicit method, which 'bdf' replaces where the flow is stiff at the start, and which hands over to
+        'bdf' where the flow turns stiff later: 'dopri5+bdf', 'dop853+bdf'); not beyond ``COMPILED_STIFF_LIMIT``
+        parameters or where bdf's dense matrices do not fit in memory."""
         if not isinstance(method, str) or method not in self.METHODS:
             raise (TypeError if not isinstance(method, str) else ValueError)(
                 f"`method` must be one of {', '.join(repr(m) for m in self.METHODS)}; got {describe(method)}."
@@ -387,13 +391,6 @@ class GradientFlow:
         ``DENSE_STIFFNESS_LIMIT`` parameters or with a symbolic HVP (which builds the dense Hessian anyway)."""
         dense = self.size <= DENSE_STIFFNESS_LIMIT or self.kernels.hvp is not network_hvp
         return 0 if dense else STIFFNESS_POWER_ITERATIONS
-
-    def _switching(self, requested, chosen):
-        """The compiled method to run: "auto"'s explicit choice hands over to 'bdf' where the flow turns stiff
-        ('dopri5+bdf', 'dop853+bdf'), since "auto" judged stiffness at the start only; not beyond
-        ``COMPILED_STIFF_LIMIT`` parameters or where bdf's matrices do not fit in memory."""
-        hand_over = requested == "auto" and chosen in ("dopri5", "dop853") and self._may_use_bdf()
-        return f"{chosen}+bdf" if hand_over else chosen
 
     def _may_use_bdf(self) -> bool:
         """Whether "auto" may run 'bdf' (from the start or by a hand-over): up to ``COMPILED_STIFF_LIMIT`` parameters
@@ -445,8 +442,8 @@ class GradientFlow:
         k, entry = self._compiled()
         (ts, ws, code, nfev, njev, accepted, rejected, end, switched, bdf_from_start, loss, kept, rise_at,
          rise) = entry(_COMPILED_CODES[method], k.rhs, k.jac, k.hvp, k.value, k.args, w0, t0, tf, requested, rtol,
-                       atol, max_steps, stiff_radius, self._stiffness_iterations() if stiff_radius > 0.0 else 0,
-                       self._records_loss, LYAPUNOV_SLACK)
+                       atol, max_steps, stiff_radius, self._stiffness_iterations(), self._records_loss,
+                       LYAPUNOV_SLACK)
         handed_over = switched == switched            # not NaN
         explicit = method.split("+")[0]
         ran = "bdf" if bdf_from_start else (method if handed_over else explicit)
