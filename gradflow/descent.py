@@ -865,7 +865,10 @@ def _gd_quadratic(obj, W0, single, lr, steps, record_every, perturbation) -> Tra
     kicks = perturbation.steps(steps) if perturbation is not None else np.empty(0, dtype=_INT)
     W = np.array(_backend.to_numpy(W0), dtype=np.float64)
     limit = _blowup_limit(W)
-    times, path = [0], [W.copy()]
+    times = [0]
+    path = np.empty((record.shape[0],) + W.shape)     # filled in place: stacking 2,501 x 30 states took 14 ms
+    path[0] = W
+    n_path = 1
     status, bad_step, bad_rows, reached = "success", None, None, 0
     starts = np.concatenate([[0], kicks]).astype(_INT)
     ends = np.concatenate([kicks, [steps]]).astype(_INT)
@@ -881,20 +884,21 @@ def _gd_quadratic(obj, W0, single, lr, steps, record_every, perturbation) -> Tra
             power = np.where(odd, -magnitude, magnitude)
             gain = np.where(zero, lr * tau, np.where(odd, 1.0 + magnitude, -np.expm1(exponent)) / lam_div)
             C0 = W @ V
-            Wt = (power[:, None, :] * C0[None] + (gain * beta)[:, None, :]) @ V.T  # (T, m, P)
-            norms = np.sqrt(np.einsum("tmp,tmp->tm", Wt, Wt))
+            coeffs = power[:, None, :] * C0[None] + (gain * beta)[:, None, :]      # (T, m, P), in the eigenbasis
+            norms = np.sqrt(np.einsum("tmp,tmp->tm", coeffs, coeffs))          # = |w_t|: V is orthogonal
             bad = ~(norms <= limit)
-            keep = (targets % record_every == 0) | (targets == steps)
-            if bad.any():
-                first = int(np.flatnonzero(bad.any(axis=1))[0])
-                times.extend(targets[:first][keep[:first]].tolist())
-                path.extend(Wt[:first][keep[:first]])
-                status, bad_step, bad_rows = "diverged", int(targets[first]), np.flatnonzero(bad[first])
-                reached = int(targets[first - 1]) if first else s0
+            # the recorded targets come first; s1 closes the segment unrecorded unless it is a recorded step
+            recorded = int(np.count_nonzero((targets % record_every == 0) | (targets == steps)))
+            last = int(np.flatnonzero(bad.any(axis=1))[0]) if bad.any() else targets.shape[0]
+            kept = min(recorded, last)
+            np.matmul(coeffs[:kept], V.T, out=path[n_path:n_path + kept])    # the weights, straight into the path
+            times.extend(targets[:kept].tolist())
+            n_path += kept
+            if last < targets.shape[0]:
+                status, bad_step, bad_rows = "diverged", int(targets[last]), np.flatnonzero(bad[last])
+                reached = int(targets[last - 1]) if last else s0
                 break
-            times.extend(targets[keep].tolist())
-            path.extend(Wt[keep])
-            W = np.array(Wt[-1])
+            W = coeffs[-1] @ V.T
             reached = s1
             if s1 < steps:
                 kick_index += 1
@@ -910,7 +914,7 @@ def _gd_quadratic(obj, W0, single, lr, steps, record_every, perturbation) -> Tra
                                    cause=_UNSTABLE_QUADRATIC.format(lr * lam_max))
     elif status == "diverged":
         message = _divergence_text("GD", lam_max, lr, bad_step, bad_rows, W.shape[0], kicks=kick_index)
-    return _finish(obj, times, path, single, status, message, 1, "gd-quadratic", info, W0, lr)
+    return _finish(obj, times, path[:n_path], single, status, message, 1, "gd-quadratic", info, W0, lr)
 
 
 # --------------------------------------------------------------------------- results

@@ -56,6 +56,10 @@ class Loss(abc.ABC):
     def error(self, F, targets, xp):
         """The error reported by ``Objective.metrics``: misclassification rate, or mean squared error."""
 
+    def value_and_error(self, F, targets, xp):
+        """``(value, error)``, for ``Objective.metrics``; a loss whose error follows from its value overrides it."""
+        return self.value(F, targets, xp), self.error(F, targets, xp)
+
 
 class Square(Loss):
     r""":math:`L = \frac{1}{2n}\sum_i \|f(x_i) - y_i\|^2`; its "error" is the mean squared error :math:`\frac1n\sum_i\|f(x_i)-y_i\|^2`."""
@@ -92,6 +96,10 @@ class Square(Loss):
 
     def error(self, F, targets, xp):
         return 2.0 * self.value(F, targets, xp)
+
+    def value_and_error(self, F, targets, xp):
+        value = self.value(F, targets, xp)
+        return value, 2.0 * value
 
 
 class Logistic(Loss):

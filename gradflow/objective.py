@@ -215,8 +215,7 @@ class Objective:
         out = {}
         for name, inputs, targets in sets:
             F, _ = self.model._forward(params, inputs, xp)
-            out[f"{name}_loss"] = self.loss.value(F, targets, xp)
-            out[f"{name}_error"] = self.loss.error(F, targets, xp)
+            out[f"{name}_loss"], out[f"{name}_error"] = self.loss.value_and_error(F, targets, xp)
         out["norm"] = xp.sqrt(xp.sum(w * w, axis=-1))
         if w.ndim == 1:
             out = {k: float(v) for k, v in out.items()}
