@@ -140,9 +140,17 @@ register_model(KernelFunction)(FunctionModel)
 @unbox(KernelFunction)
 def _unbox_kernel_function(typ, obj, c):
     function = cgutils.create_struct_proxy(typ)(c.context, c.builder)
-    for member, index in (("c_addr", 0), ("jit_addr", 1)):
-        address = c.pyapi.tuple_getitem(obj, index)           # borrowed: the pointer keeps it
-        setattr(function, member, c.pyapi.long_as_voidptr(address))
+    size = c.pyapi.tuple_size(obj)                            # -1 (and an error set) for what is not a tuple
+    is_pair = c.builder.icmp_signed("==", size, size.type(2))
+    with c.builder.if_else(is_pair, likely=True) as (pair, other):
+        with pair:
+            for member, index in (("c_addr", 0), ("jit_addr", 1)):
+                address = c.pyapi.tuple_getitem(obj, index)   # borrowed: the pointer keeps it
+                setattr(function, member, c.pyapi.long_as_voidptr(address))
+        with other:
+            c.pyapi.err_clear()
+            c.pyapi.err_set_string("PyExc_TypeError", "a compiled kernel must be passed as the typed function "
+                                                      "pointer of gradflow._kernels.bind (a pair of addresses)")
     function.py_addr = c.builder.ptrtoint(obj, c.context.get_value_type(numba.types.voidptr))
     return NativeValue(function._getvalue(), is_error=cgutils.is_not_null(c.builder, c.pyapi.err_occurred()))
 
@@ -180,6 +188,9 @@ class _FunctionPointer(tuple):
 
     def __wrapper_address__(self):
         return self[0]
+
+    def __reduce__(self):                      # copies and pickles rebuild the pointer from its dispatcher
+        return _FunctionPointer, (self._dispatcher, KernelFunction(self._signature))
 
     def signature(self):
         return self._signature

@@ -1,5 +1,7 @@
 """The compiled network kernels (``gradflow._kernels``) against the objective's array code, case by case."""
 
+import pickle
+
 import numpy as np
 import pytest
 
@@ -182,14 +184,14 @@ def test_bound_kernels_reach_compiled_loops_and_a_wrong_argument_raises():
     assert radius(bound.jac, bound.hvp, bound.args, w, 0) == pytest.approx(exact, rel=1e-10)
     estimate = radius(bound.jac, bound.hvp, bound.args, w, 200)
     assert estimate <= exact * (1 + 1e-12) and estimate == pytest.approx(exact, rel=1e-4)
-    with pytest.raises(AttributeError, match="c_address"):
-        radius(object(), bound.hvp, bound.args, w, 0)
-
-    class NotAnAddress:
-        c_address, jit_address = "0x10", 0
-
+    for wrong in (object(), obj, (bound.jac[0],), ()):          # not a pair of addresses: an error, not a crash
+        with pytest.raises(TypeError, match="typed function pointer of gradflow._kernels.bind"):
+            radius(wrong, bound.hvp, bound.args, w, 0)
     with pytest.raises(TypeError):
-        radius(NotAnAddress(), bound.hvp, bound.args, w, 0)
+        radius(("0x10", 0), bound.hvp, bound.args, w, 0)
+    copied = pickle.loads(pickle.dumps(bound.jac))               # rebuilt from its dispatcher: the same addresses
+    assert tuple(copied) == tuple(bound.jac) and radius(copied, bound.hvp, bound.args, w, 0) == radius(
+        bound.jac, bound.hvp, bound.args, w, 0)
 
 
 def test_calls_blas_says_which_network_kernels_reach_blas():

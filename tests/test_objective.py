@@ -179,6 +179,21 @@ def test_metrics_of_the_square_loss_report_the_mean_squared_error_and_skip_a_mis
     assert m["train_error"] == pytest.approx(np.mean((2 * X[:, 0] - y) ** 2))
 
 
+def test_metrics_take_the_error_of_a_square_loss_subclass_that_defines_its_own():
+    class MeanAbsolute(gf.losses.Square):
+        def error(self, F, targets, xp):
+            return xp.mean(xp.abs(F - targets), axis=(-2, -1))
+
+    rng = np.random.default_rng(0)
+    data = gf.Dataset(rng.standard_normal((5, 2)), rng.standard_normal(5))
+    obj = gf.Objective(gf.models.DeepLinear([2, 1]), data, loss=MeanAbsolute())
+    w = obj.init(seed=0, scale=1.0)
+    metrics = obj.metrics(w)
+    residual = data.X @ w - data.y
+    assert metrics["train_error"] == pytest.approx(np.mean(np.abs(residual)), rel=1e-12)
+    assert metrics["train_loss"] == pytest.approx(0.5 * np.mean(residual ** 2), rel=1e-12)
+
+
 def test_metrics_of_a_batch_are_arrays():
     obj = make_objective("relu_bias", "logistic", 0.0)
     W = np.stack([_point(obj, seed=s) for s in range(4)])
