@@ -896,7 +896,7 @@ def _gd_quadratic(obj, W0, single, lr, steps, record_every, perturbation) -> Tra
             n_path += kept
             if last < targets.shape[0]:
                 status, bad_step, bad_rows = "diverged", int(targets[last]), np.flatnonzero(bad[last])
-                reached = int(targets[last - 1]) if last else s0
+                reached = int(targets[last])              # as the iterating engines: the step found bad
                 break
             W = coeffs[-1] @ V.T
             reached = s1

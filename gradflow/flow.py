@@ -280,12 +280,13 @@ class GradientFlow:
         max_steps = check_int("max_steps", max_steps, minimum=1)
         # "auto" judges stiffness at up to ENSEMBLE_STIFFNESS_SAMPLES rows spread over W0: 'bdf' only when all are stiff,
         # since the rows of 'dopri5+bdf' that start stiff hand over within a few steps
-        samples = W0[np.unique(np.linspace(0, W0.shape[0] - 1, ENSEMBLE_STIFFNESS_SAMPLES).astype(int))]
-        chosen, judge_stiffness = self._resolve_method(method, False, rtol)
+        m = W0.shape[0]
+        in_flight = min(m, numba.get_num_threads())  # compiled runs at once, each with its own dense matrices
+        samples = W0[np.unique(np.linspace(0, m - 1, ENSEMBLE_STIFFNESS_SAMPLES).astype(int))]
+        chosen, judge_stiffness = self._resolve_method(method, False, rtol, in_flight)
         if judge_stiffness and all(self._explicit_steps(w0, tf - t0) >= EXPLICIT_STEP_LIMIT for w0 in samples):
             chosen = "bdf"
-        m = W0.shape[0]
-        self._check_dense_memory(chosen, min(m, numba.get_num_threads()) if chosen in _COMPILED_METHODS else 1)
+        self._check_dense_memory(chosen, in_flight if chosen in _COMPILED_METHODS else 1)
         switched = np.full(m, np.nan)
         raised = []                                   # compiled runs that ended in an exception
         if chosen == "quadratic":
@@ -339,11 +340,11 @@ class GradientFlow:
                                 nfev=sum(run_nfev))
 
     # ------------------------------------------------------------- internals
-    def _resolve_method(self, method, has_events, rtol):
+    def _resolve_method(self, method, has_events, rtol, runs_at_once=1):
         """``(chosen, judge_stiffness)``: the method to run, and whether "auto" may still run 'bdf' (then ``chosen``
         is the explicit method, which 'bdf' replaces where the flow is stiff at the start, and which hands over to
         'bdf' where the flow turns stiff later: 'dopri5+bdf', 'dop853+bdf'); not beyond ``COMPILED_STIFF_LIMIT``
-        parameters or where bdf's dense matrices do not fit in memory."""
+        parameters or where bdf's dense matrices (of ``runs_at_once`` runs) do not fit in memory."""
         if not isinstance(method, str) or method not in self.METHODS:
             raise (TypeError if not isinstance(method, str) else ValueError)(
                 f"`method` must be one of {', '.join(repr(m) for m in self.METHODS)}; got {describe(method)}."
@@ -354,7 +355,7 @@ class GradientFlow:
             if _quadratic.is_quadratic(self.obj) and dense_fits(self.size, _quadratic.DENSE_MATRICES):
                 return "quadratic", False
             if self.kernels is not None:
-                return ("dop853" if rtol <= HIGH_ORDER_RTOL else "dopri5"), self._may_use_bdf()
+                return ("dop853" if rtol <= HIGH_ORDER_RTOL else "dopri5"), self._may_use_bdf(runs_at_once)
             return ("LSODA" if self.size <= DENSE_JACOBIAN_LIMIT else "RK45"), False
         if method == "quadratic":
             if not _quadratic.is_quadratic(self.obj):
@@ -392,10 +393,10 @@ class GradientFlow:
         dense = self.size <= DENSE_STIFFNESS_LIMIT or self.kernels.hvp is not network_hvp
         return 0 if dense else STIFFNESS_POWER_ITERATIONS
 
-    def _may_use_bdf(self) -> bool:
+    def _may_use_bdf(self, runs_at_once) -> bool:
         """Whether "auto" may run 'bdf' (from the start or by a hand-over): up to ``COMPILED_STIFF_LIMIT`` parameters
-        and where its dense matrices fit in memory."""
-        return self.size <= COMPILED_STIFF_LIMIT and dense_fits(self.size, _DENSE_MATRICES["bdf"])
+        and where the dense matrices of ``runs_at_once`` runs fit in memory."""
+        return self.size <= COMPILED_STIFF_LIMIT and dense_fits(self.size, _DENSE_MATRICES["bdf"], runs_at_once)
 
     def _stiff_advice(self, method) -> str:
         """How to get past stiffness after an explicit ``method``, as " or ..." (empty after a stiff one): a stiff

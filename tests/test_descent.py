@@ -308,6 +308,7 @@ def test_a_divergence_after_huge_perturbations_blames_the_noise_not_the_step_siz
     traj = gd(obj, W0, lr=0.2, steps=100, record_every=10, perturbation=Perturbation(20, 1e60), method=method)
     assert traj.status == "diverged" and traj.t[-1] == 20 and np.isfinite(traj.w).all()
     assert "which lr = 0.2 satisfies; 1 perturbation(s) came before" in traj.message
+    assert traj.info["steps_done"] == 30                   # the first record after the kick, where it is found
     assert "Lower the perturbation's sigma" in traj.message and "curvature grew" not in traj.message
 
 

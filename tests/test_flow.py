@@ -410,6 +410,11 @@ def test_auto_keeps_to_the_explicit_method_where_bdf_does_not_fit_in_memory(monk
     assert ensemble.method == "dopri5" and ensemble.success, ensemble.message
     with pytest.raises(ValueError, match="`method` 'bdf' holds dense P x P matrices"):
         flow.solve(w0, (0, 50), method="bdf")
+    # room for one run's bdf matrices (6 x 2 x 2 floats, within half of 500 bytes) but not for two at once
+    monkeypatch.setattr(_validation, "physical_memory", lambda: 500.0)
+    monkeypatch.setattr(flow_module.numba, "get_num_threads", lambda: 2)
+    assert flow.solve(w0, (0, 50)).method == "bdf"
+    assert flow.solve_ensemble(np.array([w0, 2 * w0]), (0, 50), max_steps=200_000).method == "dopri5"
 
 
 @pytest.fixture(scope="module")
