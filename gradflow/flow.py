@@ -149,8 +149,7 @@ class GradientFlow:
                 "stiff (method 'dopri5+bdf' or 'dop853+bdf'; an ensemble gets 'bdf' only when the "
                 f"ENSEMBLE_STIFFNESS_SAMPLES = {ENSEMBLE_STIFFNESS_SAMPLES} rows spread over W0 are all stiff), "
                 f"and the explicit method alone beyond COMPILED_STIFF_LIMIT = {COMPILED_STIFF_LIMIT} parameters; "
-                "without compiled "
-                "kernels 'LSODA' with the exact Jacobian (or 'RK45' beyond a few hundred parameters)",
+                "without compiled kernels 'LSODA' with the exact Jacobian (or 'RK45' beyond a few hundred parameters)",
         **_COMPILED_METHODS,
         **_EXACT_METHODS,
         **_SCIPY_METHODS,
@@ -415,8 +414,7 @@ class GradientFlow:
             runs = f" ({runs_at_once} runs at once)" if runs_at_once > 1 else ""
             check_dense_fits(self.size, _DENSE_MATRICES[method], f"`method` {method!r}{runs}",
                              "Use an explicit method: 'dopri5' or 'dop853' (compiled), 'RK45' or 'DOP853', or "
-                             "method='auto', "
-                             "which chooses one at this size.", copies=runs_at_once)
+                             "method='auto', which chooses one at this size.", copies=runs_at_once)
 
     def _solve_quadratic(self, W0, t0, tf, t_eval):
         """The exact flow of a quadratic objective from every row of ``W0`` at ``t_eval`` (by default
