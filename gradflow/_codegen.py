@@ -8,10 +8,10 @@ expression :math:`\ell(w; x, t)` in the ``P`` weights ``w``, the ``d`` inputs
 
     L(w) = \frac1n \sum_{i=1}^n \ell(w; x_i, t_i) + \frac{\gamma}{2}\|w\|^2 ,
 
-so the kernels loop over the rows of the data arrays ``X`` (n, d) and ``T``
-(n, k_t) and sum; the data and :math:`\gamma` (``params[0]``) are arguments,
-never constants of the generated code, so new data or a new weight decay
-reuses the same machine code.  The per-sample gradient and the upper triangle
+so the kernels loop over the rows of the data ``[X | T]``, the inputs ``X``
+(n, d) and the targets ``T`` (n, k_t) side by side in one array, and sum; the
+data and :math:`\gamma` are arguments, never constants of the generated code,
+so new data or a new weight decay reuses the same machine code.  The per-sample gradient and the upper triangle
 of the per-sample Hessian are differentiated symbolically and shared
 subexpressions are factored out with :func:`sympy.cse`.
 
@@ -26,8 +26,10 @@ machine code in ``__pycache__`` beside the source, and a later process that
 builds the same expression neither regenerates nor recompiles anything.
 
 Kernels of a generated module, in the calling convention of
-:mod:`gradflow._kernels` with ``args = (X, T, params)`` (all NumPy-only,
-float64, C-contiguous, shapes trusted: the caller checks them):
+:mod:`gradflow._kernels` with ``args = (data, gamma)``: ``data = [X | T]``, (n, d + k_t) float64, C-contiguous
+(NumPy-only, shapes trusted: the caller checks them), and the weight decay ``gamma``, a float.  Two arguments, not
+three arrays: each array in ``args`` is nine machine words that every call of a kernel passes on (a float is one), and
+an integrator calls ``rhs`` for every stage (measured: 1.6 us less per solve of the 458 gradients of issue 4's P1):
 
 ``value(w, args) -> float``
 ``values(W, out, args)``                 writes :math:`L` of every row of ``W`` (m, P) into ``out`` (m,)
@@ -62,7 +64,7 @@ CACHE_DIR_ENV = "GRADFLOW_CACHE_DIR"
 #: Directory of generated kernels when ``GRADFLOW_CACHE_DIR`` is unset.
 DEFAULT_CACHE_DIR = os.path.join("~", ".cache", "gradflow")
 #: Bumped whenever the generated code changes, so that old cache files are never reused.
-CODEGEN_VERSION = "9"
+CODEGEN_VERSION = "10"
 #: File (and module) name prefix of generated kernels.
 MODULE_PREFIX = "gradflow_kernels_"
 #: Characters of the hexadecimal SHA-256 digest kept in the key.
@@ -273,16 +275,16 @@ def _source(sample: SampleLoss, key: str) -> str:
         "",
     ]
     unpack_w = [f"{_INDENT}w{p} = w[{p}]" for p in range(n_weights)]
-    unpack_row = [f"{_INDENT * 2}x{j} = X[i, {j}]" for j in range(len(sample.inputs))]
-    unpack_row += [f"{_INDENT * 2}t{c} = T[i, {c}]" for c in range(len(sample.targets))]
+    n_inputs = len(sample.inputs)
+    unpack_row = [f"{_INDENT * 2}x{j} = data[i, {j}]" for j in range(n_inputs)]
+    unpack_row += [f"{_INDENT * 2}t{c} = data[i, {n_inputs + c}]" for c in range(len(sample.targets))]
 
     # value
     assigns, (value_expr,) = _cse_block(printer, [expr], "s")
-    lines += ["", _INLINED_DECORATOR, "def value(w, args):", f"{_INDENT}X, T, params = args", *unpack_w,
-              f"{_INDENT}n = X.shape[0]", f"{_INDENT}acc = 0.0", f"{_INDENT}for i in range(n):", *unpack_row, *assigns,
+    lines += ["", _INLINED_DECORATOR, "def value(w, args):", f"{_INDENT}data, gamma = args", *unpack_w,
+              f"{_INDENT}n = data.shape[0]", f"{_INDENT}acc = 0.0", f"{_INDENT}for i in range(n):", *unpack_row, *assigns,
               f"{_INDENT * 2}acc += {value_expr}",
               f"{_INDENT}acc = acc / n",
-              f"{_INDENT}gamma = params[0]",
               f"{_INDENT}if gamma != 0.0:",
               f"{_INDENT * 2}sq = 0.0",
               f"{_INDENT * 2}for p in range(P):",
@@ -292,26 +294,26 @@ def _source(sample: SampleLoss, key: str) -> str:
 
     # gradient
     assigns, outs = _cse_block(printer, [g for _, g in grad_entries], "s")
-    lines += ["", _INLINED_DECORATOR, "def grad(w, out, args):", f"{_INDENT}X, T, params = args", *unpack_w,
+    lines += ["", _INLINED_DECORATOR, "def grad(w, out, args):", f"{_INDENT}data, gamma = args", *unpack_w,
               *[f"{_INDENT}g{p} = 0.0" for p, _ in grad_entries],
-              f"{_INDENT}n = X.shape[0]", f"{_INDENT}for i in range(n):", *unpack_row, *assigns]
+              f"{_INDENT}n = data.shape[0]", f"{_INDENT}for i in range(n):", *unpack_row, *assigns]
     lines += [f"{_INDENT * 2}g{p} += {text}" for (p, _), text in zip(grad_entries, outs)]
     if not grad_entries and not unpack_row:
         lines.append(f"{_INDENT * 2}pass")
-    lines += [f"{_INDENT}inv = 1.0 / n", f"{_INDENT}gamma = params[0]",
+    lines += [f"{_INDENT}inv = 1.0 / n",
               f"{_INDENT}for p in range(P):", f"{_INDENT * 2}out[p] = gamma * w[p]"]
     lines += [f"{_INDENT}out[{p}] += g{p} * inv" for p, _ in grad_entries]
     lines.append("")
 
     # Hessian: accumulate the upper triangle, then scale, add gamma and mirror
-    lines += ["", _DECORATOR, "def hess(w, out, args):", f"{_INDENT}X, T, params = args", *unpack_w,
+    lines += ["", _DECORATOR, "def hess(w, out, args):", f"{_INDENT}data, gamma = args", *unpack_w,
               f"{_INDENT}for p in range(P):", f"{_INDENT * 2}for q in range(P):", f"{_INDENT * 3}out[p, q] = 0.0",
-              f"{_INDENT}n = X.shape[0]"]
+              f"{_INDENT}n = data.shape[0]"]
     if sample.outputs is None:
         lines += _direct_hessian_lines(printer, grad_entries, weights, unpack_row)
     else:
         lines += _structured_hessian_lines(printer, sample, unpack_row)
-    lines += [f"{_INDENT}inv = 1.0 / n", f"{_INDENT}gamma = params[0]",
+    lines += [f"{_INDENT}inv = 1.0 / n",
               f"{_INDENT}for p in range(P):",
               f"{_INDENT * 2}out[p, p] = out[p, p] * inv + gamma",
               f"{_INDENT * 2}for q in range(p + 1, P):",

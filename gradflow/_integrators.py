@@ -184,10 +184,14 @@ def _initial_step(rhs, args, t0, w0, f0, order, rtol, atol, span):
     h0 = min(h0, span)
     if not h0 > 0.0:
         return 0.0
-    w1 = w0 + h0 * f0
-    f1 = np.empty(size)
+    scratch = np.empty((2, size))
+    w1, f1 = scratch[0], scratch[1]
+    for p in range(size):
+        w1[p] = w0[p] + h0 * f0[p]
     rhs(t0 + h0, w1, f1, args)
-    d2 = _scaled_rms(f1 - f0, w0, rtol, atol) / h0
+    for p in range(size):
+        f1[p] -= f0[p]
+    d2 = _scaled_rms(f1, w0, rtol, atol) / h0
     if max(d1, d2) <= 1e-15:
         h1 = max(1e-6, h0 * 1e-3)
     else:
@@ -422,7 +426,7 @@ def compiled(kernels, ensemble_method=None):
     if ensemble_method is not None:
         return specialize(ensemble_bdf if ensemble_method == BDF else ensemble_one_step,
                           _signature(kernels, ensemble=True))
-    compiled_spectral_radius(kernels)
+    compiled_stiffness_test(kernels)
     specialize(largest_excess_rise, (numba.types.float64[:, ::1], f64, f64, f64))
     return specialize(integrate_recorded, (i64, types.rhs, types.jac, types.hvp, types.value, types.args, vector, f64,
                                            f64, vector, f64, f64, i64, f64, i64, numba.types.boolean, f64))
@@ -467,7 +471,6 @@ def integrate_one_step(method, rhs, jac, args, w0, t0, tf, t_eval, rtol, atol, m
     h = _initial_step(rhs, args, t0, w, f0, order, rtol, atol, tf - t0)
     nfev += 1
     K = np.empty((16 if high else 7, size))           # DOP853's 13 derivatives and 3 more for its dense output
-    F = np.empty((7 if high and dense else 0, size))
     n_jac = 0 if explicit else size                  # DOPRI5 never forms a Jacobian: no P x P matrix for large nets
     J = np.empty((n_jac, n_jac))
     eigenvalues = np.empty(n_jac)
@@ -475,11 +478,14 @@ def integrate_one_step(method, rhs, jac, args, w0, t0, tf, t_eval, rtol, atol, m
     Qt = np.empty((n_jac, n_jac))
     w_new = np.empty(size)
     error = np.empty(size)
-    w_sub = np.empty(size)
-    err_sub = np.empty(size)
-    K_sub = np.empty((0 if high else 7, size))
     w_stage = np.empty(size)
-    stage_sub = np.empty(size)                        # the sub-steps' own, so the stiffness test sees the step's
+    K_sub = np.empty((0 if high else 7, size))
+    # the other vectors of output at requested times in one allocation: DOP853's interpolant F, and the points w_sub,
+    # err_sub and stage_sub of the sub-steps of the other methods (their own, so that the stiffness test sees the step's)
+    n_interpolant = 7 if high and dense else 0
+    output_work = np.empty((n_interpolant + 3, size))
+    F = output_work[:n_interpolant]
+    w_sub, err_sub, stage_sub = output_work[n_interpolant], output_work[n_interpolant + 1], output_work[n_interpolant + 2]
     stiff_steps, nonstiff_steps = 0, 0
     have_jacobian = False
     just_rejected = False
@@ -764,6 +770,36 @@ def hessian_spectral_radius(jac, hvp, args, w, iterations):
 
 
 @numba.njit(cache=True)
+def stiff_at(jac, hvp, args, w, iterations, stiff_radius):
+    r"""Whether the flow is stiff at ``w``: :math:`\rho(\nabla^2 L(w)) \ge` ``stiff_radius``, or the Hessian is not
+    finite.  With ``iterations > 0`` from :func:`hessian_norm_estimate`; otherwise exactly, where most matrices
+    need no eigensolver: for a symmetric :math:`H`, :math:`\max_{pq} |H_{pq}| \le \rho(H) \le \|H\|_F`, so
+    eigenvalues are computed only when ``stiff_radius`` lies between the two bounds."""
+    if iterations > 0:
+        return not hessian_norm_estimate(hvp, args, w, iterations) < stiff_radius
+    size = w.shape[0]
+    J = np.empty((size, size))
+    jac(0.0, w, J, args)
+    largest = 0.0
+    for p in range(size):
+        for q in range(size):
+            if not np.isfinite(J[p, q]):
+                return True
+            largest = max(largest, abs(J[p, q]))
+    if largest >= stiff_radius:
+        return True
+    if largest == 0.0:
+        return False
+    frobenius = 0.0
+    for p in range(size):
+        for q in range(size):
+            frobenius += (J[p, q] / largest) ** 2       # scaled: the squares of entries past 1e154 overflow
+    if largest * np.sqrt(frobenius) < stiff_radius:
+        return False
+    return not np.max(np.abs(np.linalg.eigvalsh(0.5 * (J + J.T)))) < stiff_radius
+
+
+@numba.njit(cache=True)
 def hessian_norm_estimate(hvp, args, w, iterations):
     r"""An estimate of :math:`\rho(\nabla^2 L(w))` from below by ``iterations`` power iterations on ``hvp``.
 
@@ -806,6 +842,13 @@ def compiled_spectral_radius(kernels):
     specialize(hessian_norm_estimate, (kernels.types.hvp, kernels.types.args, vector, i64))
     types = kernels.types
     return specialize(hessian_spectral_radius, (types.jac, types.hvp, types.args, vector, i64))
+
+
+def compiled_stiffness_test(kernels):
+    """The compiled entry point of :func:`stiff_at` for bound ``kernels``."""
+    compiled_spectral_radius(kernels)                 # compiles hessian_norm_estimate, which stiff_at calls
+    types, vector = kernels.types, numba.types.float64[::1]
+    return specialize(stiff_at, (types.jac, types.hvp, types.args, vector, numba.types.int64, numba.types.float64))
 
 
 @numba.njit(cache=True, fastmath=FASTMATH)
@@ -1060,19 +1103,15 @@ def integrate_recorded(method, rhs, jac, hvp, value, args, w0, t0, tf, t_eval, r
                        iterations, record, slack):
     r"""One run from start to finish in a single compiled call: the choice of method, the integration, the loss.
 
-    When ``stiff_radius > 0`` ("auto"), BDF runs instead of ``method`` where the flow is stiff at ``w0``:
-    :math:`\rho(\nabla^2 L(w_0))` (:func:`hessian_spectral_radius` with ``iterations``) at least
-    ``stiff_radius``, or not finite.  With ``record``, ``value`` gives the loss at every output row up to the
+    When ``stiff_radius > 0`` ("auto"), BDF runs instead of ``method`` where the flow is stiff at ``w0``
+    (:func:`stiff_at` with ``iterations``).  With ``record``, ``value`` gives the loss at every output row up to the
     first where it is not finite, and :func:`largest_excess_rise` its largest rise beyond the tolerances.
 
     Returns :func:`integrate_switching`'s tuple, then ``bdf_from_start``, ``loss`` (empty without ``record``),
     ``kept`` (the rows before the first non-finite loss; all rows without ``record``) and the rise's
     ``(k, rise)``.
     """
-    bdf_from_start = False
-    if stiff_radius > 0.0:
-        radius = hessian_spectral_radius(jac, hvp, args, w0, iterations)
-        bdf_from_start = not radius < stiff_radius
+    bdf_from_start = stiff_radius > 0.0 and stiff_at(jac, hvp, args, w0, iterations, stiff_radius)
     if bdf_from_start or method == BDF:
         ts, ws, status, nfev, njev, accepted, rejected, reached = integrate_bdf(BDF, rhs, jac, args, w0, t0, tf,
                                                                                 t_eval, rtol, atol, max_steps)

@@ -447,9 +447,10 @@ class CompiledObjective:
         ``rhs(t, w, out, args)`` writes :math:`-\nabla L(w)` into ``out`` (P,);
         ``jac(t, w, out, args)`` writes :math:`-\nabla^2 L(w)` into ``out`` (P, P).
     args : tuple
-        ``(X, T, params)``: the data (float64, C-contiguous, one sample per
-        row; ``T`` the prepared targets: columns of the square loss, the
-        :math:`\pm1` label, or one-hot classes) and ``params = [gamma]``.
+        ``(data, gamma)``: the data ``[X | T]`` (float64, C-contiguous, one
+        sample per row: its inputs, then its prepared targets: columns of the
+        square loss, the :math:`\pm1` label, or one-hot classes) and the weight
+        decay :math:`\gamma`.
     kernels : gradflow._kernels.Kernels
         ``(value, grad, hvp, rhs, jac, args)`` in the calling convention of
         the numeric objectives' compiled kernels, which is what
@@ -490,9 +491,9 @@ class CompiledObjective:
         self.size = symbolic.size
         self.symbols = symbolic.symbols
         self.weight_decay = float(weight_decay)
-        self._X = np.array(X, dtype=np.float64, order="C", copy=True)
-        self._T = np.array(T, dtype=np.float64, order="C", copy=True)
-        self._params = np.array([self.weight_decay], dtype=np.float64)
+        X = np.asarray(X, dtype=np.float64)
+        self._n_inputs = X.shape[1]
+        self._data = np.concatenate([X, np.asarray(T, dtype=np.float64)], axis=1)     # a new C-contiguous [X | T]
         self.rhs = module.rhs
         self.jac = module.jac
         self.kernels = Kernels(module.value, module.grad, module.hvp, module.rhs, module.jac, self.args)
@@ -500,8 +501,8 @@ class CompiledObjective:
 
     @property
     def args(self) -> tuple:
-        """``(X, T, params)``: the trailing arguments of every kernel."""
-        return (self._X, self._T, self._params)
+        """``(data, gamma)``: the trailing arguments of every kernel."""
+        return (self._data, self.weight_decay)
 
     def with_data(self, data) -> "CompiledObjective":
         """The same kernels bound to other data (a Dataset or ``(X, Y)`` matching the network's widths)."""
@@ -510,7 +511,8 @@ class CompiledObjective:
 
     def with_weight_decay(self, weight_decay) -> "CompiledObjective":
         r"""The same kernels with another :math:`\gamma \ge 0`."""
-        return CompiledObjective(self._symbolic, self.module, self._X, self._T, _validate_weight_decay(weight_decay))
+        return CompiledObjective(self._symbolic, self.module, self._data[:, :self._n_inputs], self._data[:, self._n_inputs:],
+                                 _validate_weight_decay(weight_decay))
 
     # ------------------------------------------------------------- protocol
     def value(self, w):
@@ -559,7 +561,7 @@ class CompiledObjective:
         return np.stack([self.hessian(wi) @ vi for wi, vi in zip(w, v)])
 
     def __repr__(self) -> str:
-        return f"CompiledObjective(P={self.size}, n={self._X.shape[0]}, weight_decay={self.weight_decay}; {self.source_path})"
+        return f"CompiledObjective(P={self.size}, n={self._data.shape[0]}, weight_decay={self.weight_decay}; {self.source_path})"
 
 
 # =========================================================================== constructors

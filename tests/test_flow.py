@@ -459,6 +459,31 @@ def test_the_stiffness_estimate_is_the_spectral_radius_of_the_hessian():
     assert 0.97 * radius <= steps * flow_module.DOPRI5_STABILITY / 1000.0 <= radius * (1 + 1e-12)
 
 
+def test_the_stiffness_test_at_w0_decides_as_the_spectral_radius_does():
+    import sympy as sp
+
+    w1, w2 = sp.symbols("w1 w2")
+    # H = [[3, 2], [2, -1]]: max |H_pq| = 3 < rho = 1 + sqrt(8) < ||H||_F = sqrt(18), so thresholds on either side of
+    # rho inside (3, sqrt(18)) need the eigenvalues, and those outside it are decided by the two bounds
+    quadratic = gf.symbolic.from_expr(sp.Rational(1, 2) * (3 * w1 ** 2 + 4 * w1 * w2 - w2 ** 2), [w1, w2]).compile()
+    bound = _kernels.bind(quadratic.kernels)
+    stiff_at = _integrators.compiled_stiffness_test(bound)
+    w, rho = np.array([0.3, -0.7]), 1 + np.sqrt(8)
+    for threshold in (1.0, 3.0, 3.5, rho * (1 - 1e-12), rho * (1 + 1e-12), 4.0, np.sqrt(18) * 1.001, 100.0):
+        assert stiff_at(bound.jac, bound.hvp, bound.args, w, 0, threshold) == (rho >= threshold), threshold
+    # power iterations estimate rho from below
+    assert stiff_at(bound.jac, bound.hvp, bound.args, w, 50, rho * 0.999)
+    assert not stiff_at(bound.jac, bound.hvp, bound.args, w, 50, rho * 1.001)
+    # a Hessian that is not finite counts as stiff; a zero one as not
+    pole = gf.symbolic.from_expr(1 / w1 + w2 ** 2, [w1, w2]).compile()
+    bound = _kernels.bind(pole.kernels)
+    stiff_at = _integrators.compiled_stiffness_test(bound)
+    assert stiff_at(bound.jac, bound.hvp, bound.args, np.array([0.0, 1.0]), 0, 1e300)
+    flat = gf.symbolic.from_expr(w1 + w2, [w1, w2]).compile()
+    bound = _kernels.bind(flat.kernels)
+    assert not _integrators.compiled_stiffness_test(bound)(bound.jac, bound.hvp, bound.args, np.zeros(2), 0, 1e-300)
+
+
 @pytest.mark.parametrize("shape", [(1, 3), (7, 5), (64, 64)])
 def test_the_newton_matrix_vector_product_equals_numpy(shape):
     rng = np.random.default_rng(0)
