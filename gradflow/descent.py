@@ -855,6 +855,11 @@ def _gd_quadratic(obj, W0, single, lr, steps, record_every, perturbation) -> Tra
     """GD on a quadratic loss by the exact spectral propagator (NumPy; converts at its boundary)."""
     spec = _quadratic.spectrum(obj)
     lam_eff, V, zero, beta, lam_max = spec
+    null_space_dim = int(zero.sum())
+    # the null space's directions without drift (beta_j = 0) do not move between perturbations (Section 4.1): the part
+    # of W along them is added to each state as it is, and only the others are propagated (9 of Figure 4's 31)
+    moving = ~(zero & (beta == 0.0))
+    lam_eff, zero, beta, V_moving, V_still = lam_eff[moving], zero[moving], beta[moving], V[:, moving], V[:, ~moving]
     factor = 1.0 - lr * lam_eff
     with np.errstate(divide="ignore", invalid="ignore"):
         log_mag = np.where(lr * lam_eff < 1.0, np.log1p(-lr * lam_eff), np.log(np.abs(factor)))
@@ -883,22 +888,25 @@ def _gd_quadratic(obj, W0, single, lr, steps, record_every, perturbation) -> Tra
             odd = (((targets - s0) % 2) == 1)[:, None] & negative
             power = np.where(odd, -magnitude, magnitude)
             gain = np.where(zero, lr * tau, np.where(odd, 1.0 + magnitude, -np.expm1(exponent)) / lam_div)
-            C0 = W @ V
-            coeffs = power[:, None, :] * C0[None] + (gain * beta)[:, None, :]      # (T, m, P), in the eigenbasis
-            norms = np.sqrt(np.einsum("tmp,tmp->tm", coeffs, coeffs))          # = |w_t|: V is orthogonal
+            C0, C_still = W @ V_moving, W @ V_still
+            still = C_still @ V_still.T                                          # (m, P)
+            coeffs = power[:, None, :] * C0[None] + (gain * beta)[:, None, :]      # (T, m, moving), in the eigenbasis
+            norms = np.sqrt(np.einsum("tmp,tmp->tm", coeffs, coeffs)               # = |w_t|: V is orthogonal
+                            + np.einsum("mp,mp->m", C_still, C_still))
             bad = ~(norms <= limit)
             # the recorded targets come first; s1 closes the segment unrecorded unless it is a recorded step
             recorded = int(np.count_nonzero((targets % record_every == 0) | (targets == steps)))
             last = int(np.flatnonzero(bad.any(axis=1))[0]) if bad.any() else targets.shape[0]
             kept = min(recorded, last)
-            np.matmul(coeffs[:kept], V.T, out=path[n_path:n_path + kept])    # the weights, straight into the path
+            np.matmul(coeffs[:kept], V_moving.T, out=path[n_path:n_path + kept])    # the weights, straight into the path
+            path[n_path:n_path + kept] += still
             times.extend(targets[:kept].tolist())
             n_path += kept
             if last < targets.shape[0]:
                 status, bad_step, bad_rows = "diverged", int(targets[last]), np.flatnonzero(bad[last])
                 reached = int(targets[last])              # as the iterating engines: the step found bad
                 break
-            W = coeffs[-1] @ V.T
+            W = coeffs[-1] @ V_moving.T + still
             reached = s1
             if s1 < steps:
                 kick_index += 1
@@ -906,7 +914,7 @@ def _gd_quadratic(obj, W0, single, lr, steps, record_every, perturbation) -> Tra
     info = {"engine": "spectral", "lr": lr, "steps": steps, "record_every": record_every, "steps_done": reached,
             "perturbation": None if perturbation is None else dataclasses.asdict(perturbation),
             "perturbations_applied": kick_index, "lambda_max": lam_max, "stable_bound": _bound(lam_max),
-            "null_space_dim": int(zero.sum()), "hessian_evaluations": 1}
+            "null_space_dim": null_space_dim, "hessian_evaluations": 1}
     message = ""
     if lr * lam_max > 2.0 and status == "success":
         status = "diverged"

@@ -104,6 +104,8 @@ def test_the_quadratic_propagator_equals_iteration(case):
     it = gd(obj, w0, method="iterate", **kwargs)
     quad = gd(obj, w0, method="quadratic", **kwargs)
     assert quad.method == "gd-quadratic" and it.method == "gd"
+    # 9 points fix 9 of the 31 Legendre directions; weight decay (and the full-rank small problem) leave no null space
+    assert quad.info["null_space_dim"] == (0 if case in ("weight_decay", "two_outputs") else obj.size - 9)
     np.testing.assert_array_equal(quad.t, it.t)
     assert quad.t[-1] == 3210 and quad.w.shape == it.w.shape
     scale = np.abs(it.w).max()
@@ -266,6 +268,36 @@ def test_recorded_loss_and_metrics_are_those_of_the_objective(make):
         assert set(traj.metrics) == set(expected)
         for name, value in expected.items():
             np.testing.assert_allclose(traj.metrics[name][i], value, rtol=1e-12, atol=1e-15)
+
+
+@pytest.mark.parametrize("make", [lambda: legendre_objective(weight_decay=0.01),
+                                  lambda: small_quadratic(weight_decay=0.1, n_outputs=3),
+                                  lambda: gf.Objective(legendre_objective().model, gf.data.sine(n_test=0))],
+                         ids=["more_features_than_points", "three_outputs", "no_test_set"])
+def test_the_path_metrics_of_a_quadratic_objective_are_its_metrics_row_by_row(make):
+    # evaluate_path takes them from the QR factors of the feature matrices, not from the predictions
+    from gradflow import _quadratic
+    from gradflow.trajectory import evaluate_path
+
+    obj = make()
+    rng = np.random.default_rng(5)
+    W = rng.standard_normal((7, obj.size)) * np.array([[1.0], [1e-3], [30.0], [1.0], [1.0], [1.0], [1.0]])
+    W[3, 0], W[4, -1], W[5] = np.inf, np.nan, 1e200                           # a path that blew up
+    assert _quadratic.is_quadratic(obj)
+    with np.errstate(all="ignore"):
+        loss, metrics = evaluate_path(obj, W)
+        for i, w in enumerate(W):
+            expected = obj.metrics(w)
+            assert list(metrics) == list(expected)
+            if not np.isfinite(w).all():                  # inf or NaN, whichever the products make of it
+                assert not np.isfinite(loss[i]) and not np.isfinite(obj.value(w))
+                continue
+            np.testing.assert_allclose(loss[i], obj.value(w), rtol=1e-12)
+            for name, value in expected.items():
+                np.testing.assert_allclose(metrics[name][i], value, rtol=1e-12, err_msg=name)
+    if obj.data.n < obj.size // obj.model.n_outputs:      # an interpolant exists: its training loss is 0 to rounding
+        exact = np.linalg.lstsq(np.asarray(obj._inputs), np.asarray(obj._targets), rcond=None)[0].T.reshape(1, -1)
+        assert 0.0 <= evaluate_path(obj, exact)[1]["train_loss"][0] <= 1e-25
 
 
 # --------------------------------------------------------------------------- health
