@@ -773,19 +773,22 @@ def hessian_spectral_radius(jac, hvp, args, w, iterations):
 def stiff_at(jac, hvp, args, w, iterations, stiff_radius):
     r"""Whether the flow is stiff at ``w``: :math:`\rho(\nabla^2 L(w)) \ge` ``stiff_radius``, or the Hessian is not
     finite.  With ``iterations > 0`` from :func:`hessian_norm_estimate`; otherwise exactly, where most matrices
-    need no eigensolver: for a symmetric :math:`H`, :math:`\max_{pq} |H_{pq}| \le \rho(H) \le \|H\|_F`, so
-    eigenvalues are computed only when ``stiff_radius`` lies between the two bounds."""
+    need no eigensolver: for the symmetric :math:`S = (H + H^\top)/2` (:math:`H` itself, to rounding),
+    :math:`\max_{pq} |S_{pq}| \le \rho(S) \le \|S\|_F`, so eigenvalues are computed only when ``stiff_radius``
+    lies between the two bounds."""
     if iterations > 0:
         return not hessian_norm_estimate(hvp, args, w, iterations) < stiff_radius
     size = w.shape[0]
     J = np.empty((size, size))
     jac(0.0, w, J, args)
+    S = np.empty((size, size))
     largest = 0.0
     for p in range(size):
         for q in range(size):
             if not np.isfinite(J[p, q]):
                 return True
-            largest = max(largest, abs(J[p, q]))
+            S[p, q] = 0.5 * J[p, q] + 0.5 * J[q, p]       # halves first: the sum of entries near 1e308 overflows
+            largest = max(largest, abs(S[p, q]))
     if largest >= stiff_radius:
         return True
     if largest == 0.0:
@@ -793,10 +796,10 @@ def stiff_at(jac, hvp, args, w, iterations, stiff_radius):
     frobenius = 0.0
     for p in range(size):
         for q in range(size):
-            frobenius += (J[p, q] / largest) ** 2       # scaled: the squares of entries past 1e154 overflow
+            frobenius += (S[p, q] / largest) ** 2       # scaled: the squares of entries past 1e154 overflow
     if largest * np.sqrt(frobenius) < stiff_radius:
         return False
-    return not np.max(np.abs(np.linalg.eigvalsh(0.5 * (J + J.T)))) < stiff_radius
+    return not np.max(np.abs(np.linalg.eigvalsh(S))) < stiff_radius
 
 
 @numba.njit(cache=True)

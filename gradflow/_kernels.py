@@ -233,8 +233,7 @@ def network_args(obj) -> tuple:
     ``args = (X, XT, TT, params, layout)``: the training inputs ``X`` (n, d)
     and their transpose ``XT`` (d, n); the prepared targets transposed, ``TT``
     (k, n); ``params = [gamma, c_0, c_1, ...]``, the weight decay then the
-    coefficients of a polynomial activation (the same ``params[0] = gamma`` as
-    the symbolic layer's kernels); and ``layout``, every integer the passes
+    coefficients of a polynomial activation; and ``layout``, every integer the passes
     need in one array (see :func:`_width` and the accessors beside it).  Few
     arrays, because each array a compiled kernel receives costs a
     reference-count increment and decrement per call, which for the paper's

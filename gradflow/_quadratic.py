@@ -91,6 +91,16 @@ def flow_path(spec: Spectrum, W0: np.ndarray, durations: np.ndarray) -> np.ndarr
         return (decay[:, None, :] * C0[None] + (gain * spec.beta)[:, None, :]) @ spec.vectors.T
 
 
+def metrics_by_qr_pay(obj, rows: int) -> bool:
+    r"""Whether :func:`path_metrics` evaluates ``rows`` weight vectors of a quadratic ``obj`` in fewer operations than
+    the objective's own metrics: when its products are at most half as many per row (``min(n, F)`` instead of ``n``
+    per set of ``n`` samples and ``F`` features), and there are at least twice as many rows as samples, which pays
+    for the QR factorizations (:math:`O(nF\min(n, F))`)."""
+    features = obj.size // obj.model.n_outputs
+    samples = [obj.data.n] + ([obj.data.n_test] if obj.data.has_test else [])
+    return rows >= 2 * sum(samples) and 2 * sum(min(n, features) for n in samples) <= sum(samples)
+
+
 def path_metrics(obj, W: np.ndarray):
     r"""The loss and the metrics of :meth:`Objective.metrics` of a quadratic ``obj`` at every row of ``W`` (N, P).
 
@@ -101,8 +111,8 @@ def path_metrics(obj, W: np.ndarray):
 
         \|\Phi w_o - y_o\|^2 = \|R\,w_o - Q^\top y_o\|^2 + \|(I - QQ^\top)\,y_o\|^2 ,
 
-    so a weight vector costs :math:`\min(n, F)` products per output instead of :math:`n`, and the sum of two
-    non-negative terms is as accurate as the residual itself.  The training and the test set go through one product
+    so a weight vector costs :math:`\min(n, F)` products per output instead of :math:`n` (see
+    :func:`metrics_by_qr_pay`), and the two non-negative terms do not cancel.  The training and the test set go through one product
     per chunk of rows (of :data:`CACHED_ELEMENTS` products).  Returns NumPy arrays ``(loss (N,), {name: (N,)})``,
     as :func:`gradflow.trajectory.evaluate_path` does.  On Figure 4's problem (9 training and 100 test points, 31
     features) that is 40 products per weight vector instead of 109: a GD path recorded at 2,501 x 30 states is

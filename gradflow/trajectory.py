@@ -195,9 +195,10 @@ def evaluate_path(obj, W: np.ndarray):
     makes of it).  The rows are
     evaluated in chunks that bound the memory, with the BLAS thread pool held
     to one thread: the products of a recorded path are small, and a BLAS that
-    spreads them over busy cores runs many times slower than one thread.  A
-    quadratic objective's come from the QR factors of its feature matrices
-    (:func:`gradflow._quadratic.path_metrics`), in fewer products.
+    spreads them over busy cores runs many times slower than one thread.  Many
+    rows of a quadratic objective are evaluated from the QR factors of its
+    feature matrices instead, in fewer products
+    (:func:`gradflow._quadratic.path_metrics`).
     """
     N = W.shape[0]
     objective = isinstance(obj, Objective)
@@ -207,7 +208,7 @@ def evaluate_path(obj, W: np.ndarray):
         return np.empty(0), {k: np.empty(0) for k in names}
     if not objective:
         return _values_of_rows(obj, np.ascontiguousarray(W)), {}
-    if _quadratic.is_quadratic(obj):
+    if _quadratic.is_quadratic(obj) and _quadratic.metrics_by_qr_pay(obj, N):
         with _threads.single_threaded_blas():
             return _quadratic.path_metrics(obj, np.ascontiguousarray(W, dtype=np.float64))
     xp = obj.xp

@@ -274,30 +274,37 @@ def test_recorded_loss_and_metrics_are_those_of_the_objective(make):
                                   lambda: small_quadratic(weight_decay=0.1, n_outputs=3),
                                   lambda: gf.Objective(legendre_objective().model, gf.data.sine(n_test=0))],
                          ids=["more_features_than_points", "three_outputs", "no_test_set"])
-def test_the_path_metrics_of_a_quadratic_objective_are_its_metrics_row_by_row(make):
-    # evaluate_path takes them from the QR factors of the feature matrices, not from the predictions
+def test_the_path_metrics_of_a_quadratic_objective_are_its_metrics(make):
+    # from the QR factors of the feature matrices, in chunks of rows, instead of from the predictions
     from gradflow import _quadratic
     from gradflow.trajectory import evaluate_path
 
     obj = make()
     rng = np.random.default_rng(5)
-    W = rng.standard_normal((7, obj.size)) * np.array([[1.0], [1e-3], [30.0], [1.0], [1.0], [1.0], [1.0]])
+    W = rng.standard_normal((9001, obj.size)) * rng.choice([1e-3, 1.0, 30.0], size=(9001, 1))   # several chunks
     W[3, 0], W[4, -1], W[5] = np.inf, np.nan, 1e200                           # a path that blew up
+    finite = np.isfinite(W).all(axis=1)
     assert _quadratic.is_quadratic(obj)
     with np.errstate(all="ignore"):
-        loss, metrics = evaluate_path(obj, W)
-        for i, w in enumerate(W):
-            expected = obj.metrics(w)
+        expected, expected_loss = obj.metrics(W), obj.value(W)
+        for loss, metrics in (_quadratic.path_metrics(obj, W), evaluate_path(obj, W)):
             assert list(metrics) == list(expected)
-            if not np.isfinite(w).all():                  # inf or NaN, whichever the products make of it
-                assert not np.isfinite(loss[i]) and not np.isfinite(obj.value(w))
-                continue
-            np.testing.assert_allclose(loss[i], obj.value(w), rtol=1e-12)
+            assert not np.isfinite(loss[~finite]).any()           # inf or NaN, whichever the products make of it
+            np.testing.assert_allclose(loss[finite], expected_loss[finite], rtol=1e-12)
             for name, value in expected.items():
-                np.testing.assert_allclose(metrics[name][i], value, rtol=1e-12, err_msg=name)
+                np.testing.assert_allclose(metrics[name][finite], value[finite], rtol=1e-12, err_msg=name)
     if obj.data.n < obj.size // obj.model.n_outputs:      # an interpolant exists: its training loss is 0 to rounding
         exact = np.linalg.lstsq(np.asarray(obj._inputs), np.asarray(obj._targets), rcond=None)[0].T.reshape(1, -1)
-        assert 0.0 <= evaluate_path(obj, exact)[1]["train_loss"][0] <= 1e-25
+        assert 0.0 <= _quadratic.path_metrics(obj, exact)[1]["train_loss"][0] <= 1e-25
+
+
+def test_the_qr_route_is_taken_only_where_it_saves_work():
+    from gradflow import _quadratic
+
+    figure_4 = legendre_objective()                   # 9 + 100 points, 31 features: 40 products a row instead of 109
+    assert _quadratic.metrics_by_qr_pay(figure_4, 2 * 109) and not _quadratic.metrics_by_qr_pay(figure_4, 2 * 109 - 1)
+    no_test = gf.Objective(figure_4.model, gf.data.sine(n_test=0))          # 9 points of 31 features: nothing saved
+    assert not _quadratic.metrics_by_qr_pay(no_test, 10**6)
 
 
 # --------------------------------------------------------------------------- health
