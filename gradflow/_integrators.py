@@ -480,12 +480,12 @@ def integrate_one_step(method, rhs, jac, args, w0, t0, tf, t_eval, rtol, atol, m
     error = np.empty(size)
     w_stage = np.empty(size)
     K_sub = np.empty((0 if high else 7, size))
-    # the other vectors of output at requested times in one allocation: DOP853's interpolant F, and the points w_sub,
-    # err_sub and stage_sub of the sub-steps of the other methods (their own, so that the stiffness test sees the step's)
+    # the other vectors of output at requested times in one allocation: DOP853's interpolant F, and the points
+    # w_sub, err_sub and stage_sub of the other methods' sub-steps (their own: the stiffness test sees the step's)
     n_interpolant = 7 if high and dense else 0
     output_work = np.empty((n_interpolant + 3, size))
     F = output_work[:n_interpolant]
-    w_sub, err_sub, stage_sub = output_work[n_interpolant], output_work[n_interpolant + 1], output_work[n_interpolant + 2]
+    w_sub, err_sub, stage_sub = output_work[n_interpolant], output_work[n_interpolant + 1], output_work[-1]
     stiff_steps, nonstiff_steps = 0, 0
     have_jacobian = False
     just_rejected = False

@@ -112,11 +112,11 @@ def path_metrics(obj, W: np.ndarray):
         \|\Phi w_o - y_o\|^2 = \|R\,w_o - Q^\top y_o\|^2 + \|(I - QQ^\top)\,y_o\|^2 ,
 
     so a weight vector costs :math:`\min(n, F)` products per output instead of :math:`n` (see
-    :func:`metrics_by_qr_pay`), and the two non-negative terms do not cancel.  The training and the test set go through one product
-    per chunk of rows (of :data:`CACHED_ELEMENTS` products).  Returns NumPy arrays ``(loss (N,), {name: (N,)})``,
-    as :func:`gradflow.trajectory.evaluate_path` does.  On Figure 4's problem (9 training and 100 test points, 31
-    features) that is 40 products per weight vector instead of 109: a GD path recorded at 2,501 x 30 states is
-    evaluated in 10 ms instead of 25.
+    :func:`metrics_by_qr_pay`), and the two non-negative terms do not cancel.  The training and the test set go
+    through one product per chunk of rows (of :data:`CACHED_ELEMENTS` products).  Returns NumPy arrays ``(loss (N,),
+    {name: (N,)})``, as :func:`gradflow.trajectory.evaluate_path` does.  On Figure 4's problem (9 training and 100
+    test points, 31 features) that is 40 products per weight vector instead of 109: a GD path recorded at 2,501 x 30
+    states is evaluated in 10 ms instead of 25.
     """
     N, P = W.shape
     k = obj.model.n_outputs

@@ -898,7 +898,7 @@ def _gd_quadratic(obj, W0, single, lr, steps, record_every, perturbation) -> Tra
             recorded = int(np.count_nonzero((targets % record_every == 0) | (targets == steps)))
             last = int(np.flatnonzero(bad.any(axis=1))[0]) if bad.any() else targets.shape[0]
             kept = min(recorded, last)
-            np.matmul(coeffs[:kept], V_moving.T, out=path[n_path:n_path + kept])    # the weights, straight into the path
+            np.matmul(coeffs[:kept], V_moving.T, out=path[n_path:n_path + kept])    # the weights, straight in the path
             path[n_path:n_path + kept] += still
             times.extend(targets[:kept].tolist())
             n_path += kept

@@ -610,8 +610,8 @@ class GradientFlow:
                             f"{times[rise_at]:g} and t = {times[rise_at + 1]:g}, more than the tolerances allow: the "
                             f"solution is inaccurate there; lower rtol/atol{self._stiff_advice(method)}")
         # positional: a third of a microsecond less than by keyword, which short compiled solves notice
-        return Trajectory(times, path, loss, metrics, status, message, int(info.get("nfev", 0) if nfev is None else nfev),
-                          method, t_events, info)
+        nfev = int(info.get("nfev", 0) if nfev is None else nfev)
+        return Trajectory(times, path, loss, metrics, status, message, nfev, method, t_events, info)
 
     def _validate_w0(self, w0):
         w0 = _as_numpy_vector(w0, "w0")

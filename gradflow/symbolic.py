@@ -511,8 +511,8 @@ class CompiledObjective:
 
     def with_weight_decay(self, weight_decay) -> "CompiledObjective":
         r"""The same kernels with another :math:`\gamma \ge 0`."""
-        return CompiledObjective(self._symbolic, self.module, self._data[:, :self._n_inputs], self._data[:, self._n_inputs:],
-                                 _validate_weight_decay(weight_decay))
+        X, T = self._data[:, :self._n_inputs], self._data[:, self._n_inputs:]
+        return CompiledObjective(self._symbolic, self.module, X, T, _validate_weight_decay(weight_decay))
 
     # ------------------------------------------------------------- protocol
     def value(self, w):
@@ -561,7 +561,8 @@ class CompiledObjective:
         return np.stack([self.hessian(wi) @ vi for wi, vi in zip(w, v)])
 
     def __repr__(self) -> str:
-        return f"CompiledObjective(P={self.size}, n={self._data.shape[0]}, weight_decay={self.weight_decay}; {self.source_path})"
+        return (f"CompiledObjective(P={self.size}, n={self._data.shape[0]}, weight_decay={self.weight_decay}; "
+                f"{self.source_path})")
 
 
 # =========================================================================== constructors
